@@ -43,7 +43,13 @@ extern "C" {
 #define SN_WIRE_EUNSUP (-EPROTONOSUPPORT)
 
 /* Flags for parse functions. */
-#define SN_WIRE_CSUM 0x1u /* verify the checksum (IPv4 header) */
+#define SN_WIRE_CSUM 0x1u    /* verify the checksum (IPv4 header, ICMPv4) */
+#define SN_WIRE_PARTIAL 0x2u /* accept a buffer that ends before the length field says
+                                (a capture cut at snaplen): only the header must be
+                                whole. IP reprs keep the lengths the header declares;
+                                payload pointers/lengths (UDP) are clipped to the bytes
+                                present; no checksum over missing bytes is verified
+                                (IPv4, IPv6, UDP) */
 
 /* ======================================================================
  * Checksums (RFC 1071, RFC 1624)
@@ -142,7 +148,7 @@ enum {
 #define SN_IPPROTO_DSTOPTS 60
 
 struct sn_ipv4_repr {
-    uint8_t hdr_len;      /* header length in bytes, 20..60, a multiple of 4 */
+    uint8_t hdr_len;      /* parse: IHL*4 (20..60); emit: computed, 20 + opts_len rounded up to 4 */
     uint8_t tos;          /* DSCP (6 bits) and ECN (2 bits) */
     uint16_t total_len;   /* parse: the header's total length; emit: ignored (hdr_len + payload_len) */
     uint16_t payload_len; /* total_len - hdr_len */
@@ -193,7 +199,7 @@ struct sn_ipv6_repr {
 };
 /* Checks: len >= 40, version 6, 40 + payload_len <= len (ETRUNC otherwise).
  * A payload length of 0 with a hop-by-hop header (jumbogram) is EUNSUP. */
-int sn_ipv6_parse(const uint8_t *p, size_t len, struct sn_ipv6_repr *r);         /* 40 */
+int sn_ipv6_parse(const uint8_t *p, size_t len, unsigned flags, struct sn_ipv6_repr *r); /* 40 */
 int sn_ipv6_emit(const struct sn_ipv6_repr *r, uint8_t *p, size_t cap);          /* 40 */
 
 /* One extension header found while walking the chain. */
@@ -213,7 +219,8 @@ struct sn_ipv6_chain {
     uint8_t frag_more;                      /* M flag */
     uint32_t frag_id;                       /* identification */
 };
-/* Walk the extension headers of the packet p[0..len) (len counted from the IPv6
+/* Returns upper_off (>= 0). On an error, c->n counts the headers found before it.
+ * Walk the extension headers of the packet p[0..len) (len counted from the IPv6
  * header; the walk never goes past 40 + payload_len). Hop-by-hop must come first
  * (EBAD otherwise); more than SN_IPV6_MAX_EXT headers is EBAD; a header that runs past
  * the end is ETRUNC. For a non-first fragment (offset != 0) the walk stops at the
@@ -300,9 +307,11 @@ struct sn_udp_repr {
     const uint8_t *payload;
     size_t payload_len;
 };
-/* length < 8 is EBAD, length > len is ETRUNC. ip != NULL: verify the checksum
- * (a zero checksum over IPv4 means "none" and passes; over IPv6 it is ECSUM). */
-int sn_udp_parse(const uint8_t *p, size_t len, const struct sn_ipaddrs *ip, struct sn_udp_repr *r);
+/* length < 8 is EBAD, length > len is ETRUNC (with SN_WIRE_PARTIAL: accepted,
+ * payload_len clipped to the bytes present, no checksum verified). ip != NULL: verify
+ * the checksum (a zero checksum over IPv4 means "none" and passes; over IPv6 it is ECSUM). */
+int sn_udp_parse(const uint8_t *p, size_t len, unsigned flags, const struct sn_ipaddrs *ip,
+                 struct sn_udp_repr *r);
 /* ip == NULL writes checksum 0 (IPv4 only). Copies the payload. */
 int sn_udp_emit(const struct sn_udp_repr *r, const struct sn_ipaddrs *ip, uint8_t *p, size_t cap);
 
@@ -365,12 +374,15 @@ int sn_tcp_emit(const struct sn_tcp_repr *r, const struct sn_ipaddrs *ip, uint8_
 enum sn_layer_kind {
     SN_LAYER_ETH = 1, SN_LAYER_VLAN, SN_LAYER_ARP, SN_LAYER_IPV4, SN_LAYER_IPV6,
     SN_LAYER_IPV6_EXT, SN_LAYER_ICMP4, SN_LAYER_ICMP6, SN_LAYER_UDP, SN_LAYER_TCP,
+    SN_LAYER_QINQ, /* an 802.1ad service tag (TPID 0x88a8); u.vlan like an 802.1Q tag */
 };
 enum sn_csum_status {
     SN_CSUM_BAD = 0,        /* as tshark's checksum.status: 0 bad */
     SN_CSUM_GOOD = 1,       /* 1 good */
     SN_CSUM_UNVERIFIED = 2, /* 2 not checked (truncated, fragment, zero UDP checksum) */
-    SN_CSUM_NONE = 3,       /* the layer has no checksum */
+    SN_CSUM_NOT_PRESENT = 3,/* 3 the sender sent none (UDP over IPv4 with checksum 0) */
+    SN_CSUM_ILLEGAL = 4,    /* 4 a zero UDP checksum over IPv6 (RFC 8200 §8.1) */
+    SN_CSUM_NONE = 5,       /* the layer has no checksum field */
 };
 struct sn_layer {
     uint8_t kind;          /* enum sn_layer_kind */
@@ -411,15 +423,26 @@ int sn_dissect(const uint8_t *frame, uint32_t caplen, uint32_t wirelen, uint32_t
 /* The first / next layer of a kind, or NULL. */
 const struct sn_layer *sn_dissect_find(const struct sn_dissect *d, int kind, const struct sn_layer *after);
 
-/* Field values with tshark's names and formats (for `sysnet sniff -T fields`).
- * Writes every occurrence of the field in the frame, comma-separated, into out
- * (NUL-terminated) and returns the number of occurrences (0 = absent), -ENOENT for
- * a field name we do not know, -ENOSPC if out is too small. frame.number comes from
- * the caller (frameno). */
-int sn_dissect_field(const struct sn_dissect *d, uint64_t frameno, const char *name, char *out,
+/* Field values with tshark's names and formats (for `sysnet sniff -T fields`):
+ * `sn_dissect_field_id("ip.src")` resolves a name once (-ENOENT if unknown), then
+ * sn_dissect_field() writes every occurrence of the field in the frame,
+ * comma-separated, into out (NUL-terminated) and returns the number of occurrences
+ * (0 = absent, out = ""), or -ENOSPC if out is too small. The frame.* fields come
+ * from the caller's metadata (number, timestamp). */
+struct sn_frame_meta {
+    uint64_t number;  /* frame.number, 1-based */
+    int64_t ts_ns;    /* frame.time_epoch, ns since the epoch */
+};
+int sn_dissect_field_id(const char *name);
+int sn_dissect_field(const struct sn_dissect *d, const struct sn_frame_meta *m, int id, char *out,
                      size_t cap);
-/* The names sn_dissect_field() knows, NULL-terminated, in a stable order. */
+/* The field names, NULL-terminated; index i is field id i. */
 const char *const *sn_dissect_field_names(void);
+
+/* A tcpdump-style one-line summary of the frame ("IP 198.18.0.1.3412 > 198.18.0.2.80:
+ * Flags [S], seq 1, win 64240, length 0"), without the timestamp. Returns the length
+ * written (truncated to cap-1 like snprintf), never fails. */
+int sn_dissect_summary(const struct sn_dissect *d, char *out, size_t cap);
 
 /* Addresses are formatted with sn_fmt_mac / sn_fmt_ipv4 / sn_fmt_ipv6 (sock.h). */
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# bench/run.sh — `make bench`: install the peers (bench/setup.sh, as root), then run
+# every bench/<area>/run.sh in turn and print a machine-readable summary last.
+# Each area prints its own tables and appends key=value lines to $BENCH_SUMMARY.
+# Knobs (environment): BENCH_RUNS (whole-program runs, default 3), BENCH_MICRO_RUNS
+# (micro-benchmark runs, default 7), BENCH_PACKETS (wire: capture size, default
+# 1000000), BENCH_ONLY (a space-separated list of areas to run, default all).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+BUILD=${BUILD:-build}
+export BUILD
+
+if [ "$(id -u)" = 0 ]; then
+    bash bench/setup.sh || echo "bench: setup failed; missing peers are reported as \"peer missing\""
+fi
+
+summary=$BUILD/bench/summary.txt
+mkdir -p "$BUILD/bench"
+: > "$summary"
+export BENCH_SUMMARY=$PWD/$summary
+
+echo "== sysnet benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "   commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ local changes)'),"\
+     "$(uname -sr), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
+echo "   medians of several runs; absolute times vary on a shared machine, ratios are what we quote"
+{
+    echo "date=$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
+    echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "cpus=$(nproc)"
+} >> "$summary"
+
+start=$(date +%s)
+fail=0
+for r in bench/*/run.sh; do
+    [ -f "$r" ] || continue
+    area=$(basename "$(dirname "$r")")
+    if [ -n "${BENCH_ONLY:-}" ] && ! [[ " $BENCH_ONLY " == *" $area "* ]]; then
+        continue
+    fi
+    echo
+    echo "=================== bench/$area ==================="
+    if ! bash "$r"; then
+        echo "bench/$area: FAILED"
+        echo "$area.failed=1" >> "$summary"
+        fail=1
+    fi
+done
+
+echo
+echo "== summary (key=value; medians; */per_* are sysnet/peer: above 1 sysnet is faster; also in $summary)"
+echo "--- begin summary"
+cat "$summary"
+echo "bench.seconds=$(( $(date +%s) - start ))" | tee -a "$summary"
+echo "--- end summary"
+exit $fail
