@@ -26,7 +26,7 @@ run() { # NAME CMD...: run one suite, keep its lines; a crash or a silent failur
 for t in "$BUILD"/asan/test_*; do
     [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
-for t in tests/net/*.sh tests/peers/*.sh; do
+for t in tests/cli/*.sh tests/net/*.sh tests/peers/*.sh; do
     [ -f "$t" ] && run "$t" bash "$t"
 done
 

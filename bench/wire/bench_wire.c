@@ -339,48 +339,36 @@ __attribute__((noinline)) static uint64_t dissect_pass(enum dmode mode, const st
     return dt ? dt : 1;
 }
 
-static const char *layer_name(int kind)
-{
-    switch (kind) {
-    case SN_LAYER_ETH: return "eth";
-    case SN_LAYER_VLAN: return "vlan";
-    case SN_LAYER_ARP: return "arp";
-    case SN_LAYER_IPV4: return "ipv4";
-    case SN_LAYER_IPV6: return "ipv6";
-    case SN_LAYER_IPV6_EXT: return "ipv6-ext";
-    case SN_LAYER_ICMP4: return "icmp";
-    case SN_LAYER_ICMP6: return "icmpv6";
-    case SN_LAYER_UDP: return "udp";
-    case SN_LAYER_TCP: return "tcp";
-    default: return "other";
-    }
-}
-
-/* One line on what the mix holds: packets by their outermost transport (first
- * ARP/ICMP/UDP/TCP layer; an ICMP error's quoted packet does not count twice). */
+/* One line on what the mix holds: packets by their outermost transport (ARP, ICMP,
+ * ICMPv6, UDP, TCP; an ICMP error's quoted packet does not count twice), "other" for
+ * those with none (fragments after the first, unknown protocols). */
 static void describe_mix(const char *path, const struct pkts *P)
 {
+    static const struct { int kind; const char *name; } tr[] = {
+        {SN_LAYER_ARP, "arp"}, {SN_LAYER_ICMP4, "icmp"}, {SN_LAYER_ICMP6, "icmpv6"},
+        {SN_LAYER_UDP, "udp"}, {SN_LAYER_TCP, "tcp"},    {0, "other"},
+    };
     static struct sn_dissect d;
-    unsigned count[SN_LAYER_TCP + 2] = {0};
+    unsigned count[SN_COUNTOF(tr)] = {0};
     uint64_t bytes = 0, layers = 0;
     for (size_t i = 0; i < P->n; i++) {
         const struct pk *k = &P->v[i];
-        int kind = SN_LAYER_TCP + 1; /* other */
+        size_t t = SN_COUNTOF(tr) - 1;
         bytes += k->caplen;
         if (sn_dissect(P->arena + k->off, k->caplen, k->wirelen, k->linktype, &d) >= 0) {
             layers += d.n;
-            for (int l = d.n - 1; l >= 0; l--)
-                if (!d.l[l].inner && d.l[l].kind >= SN_LAYER_ARP && d.l[l].kind != SN_LAYER_IPV4 &&
-                    d.l[l].kind != SN_LAYER_IPV6 && d.l[l].kind != SN_LAYER_IPV6_EXT)
-                    kind = d.l[l].kind;
+            for (int l = 0; l < d.n && t == SN_COUNTOF(tr) - 1; l++)
+                for (size_t j = 0; j + 1 < SN_COUNTOF(tr); j++)
+                    if (!d.l[l].inner && d.l[l].kind == tr[j].kind)
+                        t = j;
         }
-        count[kind]++;
+        count[t]++;
     }
     printf("mix: %zu packets from %s, %.0f bytes and %.1f layers on average:", P->n, path,
            (double)bytes / (double)P->n, (double)layers / (double)P->n);
-    for (int k = SN_LAYER_ARP; k <= SN_LAYER_TCP + 1; k++)
-        if (count[k])
-            printf(" %s %u", layer_name(k), count[k]);
+    for (size_t j = 0; j < SN_COUNTOF(tr); j++)
+        if (count[j])
+            printf(" %s %u", tr[j].name, count[j]);
     printf("\n");
 }
 

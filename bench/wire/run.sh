@@ -90,11 +90,15 @@ for ((r = 1; r <= RUNS; r++)); do
     printf '   round %d/%d done\n' "$r" "$RUNS"
 done
 
-median_us() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-declare -A MED
+# "median min max" of the microsecond times on stdin (median of an even count: mean of the middle two).
+stats_us() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%d %d %d\n", m, v[1], v[NR] }'; }
+declare -A MED SPREAD
 for k in "${ORDER[@]}"; do
-    [ "${STATUS[$k]}" = ok ] && MED[$k]=$(echo "${TIMES[$k]}" | median_us)
+    [ "${STATUS[$k]}" = ok ] || continue
+    read -r med min max < <(echo "${TIMES[$k]}" | stats_us)
+    MED[$k]=$med
+    SPREAD[$k]=$(awk -v a="$min" -v b="$max" -v m="$med" 'BEGIN { printf "%.0f%%", 100 * (b - a) / m }')
 done
 
 # row LABEL KEY SYSNETKEY GROUP PEER: one line of the table plus its summary keys.
@@ -102,7 +106,7 @@ row() {
     local label=$1 k=$2 base=$3 group=$4 peer=$5
     if [ "${STATUS[$k]}" != ok ]; then
         local why="peer missing"; [ "${STATUS[$k]}" = failed ] && why="failed"
-        printf '  %-44s %10s\n' "$label" "$why"
+        printf '  %-42s %9s\n' "$label" "$why"
         summary "wire.$group.${peer}_pps=${why// /_}"
         return
     fi
@@ -111,22 +115,23 @@ row() {
         ratio=$(awk -v p="$t" -v s="${MED[$base]}" 'BEGIN { printf "%.2f", p / s }')
         summary "wire.$group.sysnet_per_$peer=$ratio"
     fi
-    awk -v l="$label" -v t="$t" -v n="$N" -v r="$ratio" \
-        'BEGIN { printf "  %-44s %10.2f %12.0f %8.3f %12s\n", l, t / 1e6, n / (t / 1e6), n / (t / 1e6) / 1e6, r }'
+    awk -v l="$label" -v t="$t" -v n="$N" -v r="$ratio" -v sp="${SPREAD[$k]}" \
+        'BEGIN { printf "  %-42s %9.3f %7s %12.0f %8.3f %12s\n", l, t / 1e6, sp, n / (t / 1e6), n / (t / 1e6) / 1e6, r }'
     summary "wire.$group.${peer}_s=$(awk -v t="$t" 'BEGIN { printf "%.3f", t / 1e6 }')"
     summary "wire.$group.${peer}_pps=$(awk -v t="$t" -v n="$N" 'BEGIN { printf "%.0f", n / (t / 1e6) }')"
 }
 
 echo
 echo "sniff: $N packets ($mb MB pcap), median wall time of $RUNS runs, stdout to /dev/null"
-printf '  %-44s %10s %12s %8s %12s\n' "text summaries" "seconds" "packets/s" "Mpps" "sysnet/peer"
+printf '  %-42s %9s %7s %12s %8s %12s\n' "text summaries" "seconds" "spread" "packets/s" "Mpps" "sysnet/peer"
 row "sysnet sniff -r F"                         sysnet_text  sysnet_text sniff_text sysnet
 row "tcpdump -n -r F"                           tcpdump_text sysnet_text sniff_text tcpdump
 row "tshark -n -r F"                            tshark_text  sysnet_text sniff_text tshark
-printf '  %-44s\n' "fields: -T fields -e ${FIELDS[*]}"
+printf '  %s\n' "fields: -T fields -e ${FIELDS[*]}"
 row "sysnet sniff -r F -T fields -e ... (5)"    sysnet_fields sysnet_fields sniff_fields sysnet
 row "tshark -n -r F -T fields -e ... (5)"       tshark_fields sysnet_fields sniff_fields tshark
-echo "  (sysnet/peer = peer time / sysnet time: how many times faster sysnet is)"
+echo "  (sysnet/peer = peer time / sysnet time: how many times faster sysnet is;"
+echo "   spread = (slowest - fastest) / median over the $RUNS runs)"
 summary "wire.sniff.packets=$N"
 for k in "${ORDER[@]}"; do [ "${STATUS[$k]}" = failed ] && fail=1; done
 exit $fail
