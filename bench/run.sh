@@ -14,10 +14,18 @@ if [ "$(id -u)" = 0 ]; then
     bash bench/setup.sh || echo "bench: setup failed; missing peers are reported as \"peer missing\""
 fi
 
-summary=$BUILD/bench/summary.txt
 mkdir -p "$BUILD/bench"
-: > "$summary"
-export BENCH_SUMMARY=$PWD/$summary
+# Two benchmark runs at once would slow each other down: wait for the other one.
+exec 9> "$BUILD/bench/.lock"
+if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+    echo "bench: another benchmark run holds $BUILD/bench/.lock; waiting for it to finish"
+    flock 9
+fi
+# Areas append to a private file; it replaces $BUILD/bench/summary.txt at the end.
+summary=$BUILD/bench/summary.txt
+BENCH_SUMMARY=$(mktemp "${TMPDIR:-/tmp}/sn-bench-summary.XXXXXX") || exit 1
+export BENCH_SUMMARY
+trap 'rm -f "$BENCH_SUMMARY"' EXIT
 
 echo "== sysnet benchmarks, $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "   commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' (+ local changes)'),"\
@@ -27,7 +35,7 @@ echo "   medians of several runs; absolute times vary on a shared machine, ratio
     echo "date=$(date -u '+%Y-%m-%dT%H:%M:%SZ')"
     echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)"
     echo "cpus=$(nproc)"
-} >> "$summary"
+} >> "$BENCH_SUMMARY"
 
 start=$(date +%s)
 fail=0
@@ -41,15 +49,16 @@ for r in bench/*/run.sh; do
     echo "=================== bench/$area ==================="
     if ! bash "$r"; then
         echo "bench/$area: FAILED"
-        echo "$area.failed=1" >> "$summary"
+        echo "$area.failed=1" >> "$BENCH_SUMMARY"
         fail=1
     fi
 done
 
 echo
 echo "== summary (key=value; medians; */per_* are sysnet/peer: above 1 sysnet is faster; also in $summary)"
+echo "bench.seconds=$(( $(date +%s) - start ))" >> "$BENCH_SUMMARY"
 echo "--- begin summary"
-cat "$summary"
-echo "bench.seconds=$(( $(date +%s) - start ))" | tee -a "$summary"
+cat "$BENCH_SUMMARY"
 echo "--- end summary"
+cp "$BENCH_SUMMARY" "$summary.$$" && mv -f "$summary.$$" "$summary"
 exit $fail

@@ -15,6 +15,9 @@ static const struct {
     const char *what;
 } cmds[] = {
     {"sniff", cmd_sniff, "read a capture file and print packets (tcpdump/tshark-style)"},
+    {"ping", cmd_ping, "ICMP/ICMPv6 echo over raw sockets, RTT statistics like ping"},
+    {"trace", cmd_trace, "TTL-limited probes (UDP, ICMP, TCP SYN), per-hop RTTs"},
+    {"scan", cmd_scan, "stateless SYN scanner with SipHash cookies (masscan-style)"},
     {"lab", cmd_lab, "the guided demo: craft packets of every kind, write a pcap, dissect it"},
 };
 

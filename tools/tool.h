@@ -8,6 +8,9 @@
 /* Each subcommand: argv[0] is its name. Returns the process exit code. */
 int cmd_sniff(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
 
 /* "sysnet SUB: message\n" on stderr; returns exit code 1 (2 for usage errors). */
 int tool_err(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

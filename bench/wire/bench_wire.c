@@ -421,7 +421,7 @@ static int bench_dissect(const char *path)
 
 /* Repeating the mix verbatim would not look like traffic: the same TCP segments over
  * and over in one connection are retransmissions to a stateful reader (tshark's TCP
- * analysis then costs ten times more per packet), the same fragment id reassembles
+ * analysis then costs several times more per packet), the same fragment id reassembles
  * fragments of different datagrams. So cycle c > 0 moves every transport port >= 1024
  * (the client side; both directions alike, so each cycle is a new set of
  * conversations), the id of IPv4 and IPv6 fragments and the sequence number of ICMP

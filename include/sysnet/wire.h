@@ -248,7 +248,7 @@ struct sn_icmp4_repr {
     uint8_t type;
     uint8_t code;
     uint16_t checksum;      /* parse: as found; emit: computed over header + data */
-    uint16_t id;            /* echo: identifier (bytes 4-5) */
+    uint16_t id;            /* echo: identifier (bytes 4-5); other types without a use for them: raw */
     uint16_t seq;           /* echo: sequence (bytes 6-7) */
     uint16_t mtu;           /* unreachable code 4: next-hop MTU (bytes 6-7) */
     const uint8_t *data;    /* bytes after the 8-byte header: echo data, or the
@@ -279,8 +279,8 @@ struct sn_icmp6_repr {
     uint8_t type;
     uint8_t code;
     uint16_t checksum;
-    uint16_t id, seq;        /* echo */
-    uint32_t mtu;            /* packet too big */
+    uint16_t id, seq;        /* echo; bytes 4-7 for types that give them no other meaning */
+    uint32_t mtu;            /* packet too big: MTU; parameter problem: pointer */
     uint8_t target[16];      /* NS / NA target address */
     uint8_t na_flags;        /* NA: 0x80 router, 0x40 solicited, 0x20 override */
     uint8_t has_lladdr;      /* NS/NA carried a source/target link-layer address option */
@@ -293,7 +293,9 @@ struct sn_icmp6_repr {
  * than 24 bytes or with an option of length 0 is EBAD. */
 int sn_icmp6_parse(const uint8_t *p, size_t len, const struct sn_ipaddrs *ip,
                    struct sn_icmp6_repr *r);
-/* Emits header, the NS/NA target and lladdr option when has_lladdr, then data. */
+/* Emits header, the NS/NA target and lladdr option when has_lladdr, then data.
+ * data from parse already holds the options (lladdr included): clear has_lladdr to
+ * re-emit a parsed NS/NA verbatim. */
 int sn_icmp6_emit(const struct sn_icmp6_repr *r, const struct sn_ipaddrs *ip, uint8_t *p, size_t cap);
 
 /* ======================================================================
@@ -346,7 +348,7 @@ struct sn_tcp_repr {
     /* options; parse fills the has_* flags, emit writes what is set */
     uint8_t has_mss, has_wscale, sack_perm, has_ts;
     uint16_t mss;
-    uint8_t wscale;           /* shift count, 0..14 */
+    uint8_t wscale;           /* shift count: parse as sent; emit 0..14 or -EINVAL */
     uint32_t ts_val, ts_ecr;
     uint8_t nsack;            /* SACK blocks, at most SN_TCP_MAX_SACK */
     uint32_t sack[SN_TCP_MAX_SACK][2]; /* left, right edges */
