@@ -444,6 +444,18 @@ static int build_edge(struct lab *L)
         memcpy(f->b + off, PAYLOAD, 46);
         f->len = off + 46;
     }
+    {
+        /* A routing header with a segment left: the UDP checksum covers the final
+         * destination, not the header's (RFC 8200 §8.1). */
+        static const uint8_t via[16] = {0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99};
+        uint8_t ext[24], rdata[20] = {0};
+        memcpy(rdata + 4, IP6_B, 16);
+        int n = sn_ipv6_rh_emit(SN_IPPROTO_UDP, 0, 1, rdata, sizeof(rdata), ext, sizeof(ext));
+        t = udp(53006, 33006, 12);
+        rc |= n < 0 || frame6(L, "IPv6 routing header, segment left (checksum to final dst)", NULL, 0,
+                              v6(IP6_A, IP6_B), ext, (size_t)n, SN_IPPROTO_ROUTING, &t, NULL);
+        memcpy(L->f[L->n - 1].b + SN_ETH_HLEN + SN_IPV6_DST, via, 16);
+    }
     /* Truncated captures of full-size packets: caplen < wirelen. */
     static const uint32_t cuts[] = {10, 14, 20, 30, 34, 40, 48, 54, 60, 70};
     for (size_t i = 0; i < SN_COUNTOF(cuts); i++) {

@@ -200,6 +200,28 @@ static void walk_ipv4(struct walk *w, uint32_t off, uint32_t end, int inner)
     walk_l4(w, r->proto, off + r->hdr_len, dend, &c);
 }
 
+/* The destination the upper-layer checksum covers (RFC 8200 §8.1): the header's,
+ * unless a routing header still has segments left; then the final one — the last
+ * address of a type 0 header, the home address of type 2, segment 0 of an SRH
+ * (RFC 8754 §2, which lists segments in reverse). */
+static const uint8_t *final_dst(const uint8_t *ip6, const struct sn_ipv6_chain *ch)
+{
+    for (int i = 0; i < ch->n; i++) {
+        const struct sn_ipv6_ext *e = &ch->ext[i];
+        const uint8_t *h = ip6 + e->off;
+        if (e->type != SN_IPPROTO_ROUTING || e->len < 24 || h[3] == 0)
+            continue;
+        uint32_t at = 8;
+        if (h[2] == 0)
+            at = 8 + (uint32_t)(e->len - 8) / 16 * 16 - 16;
+        else if (h[2] != 2 && h[2] != 4)
+            continue;
+        if (at + 16 <= e->len)
+            return h + at;
+    }
+    return ip6 + SN_IPV6_DST;
+}
+
 static void walk_ipv6(struct walk *w, uint32_t off, uint32_t end, int inner)
 {
     struct sn_layer *l = push(w, SN_LAYER_IPV6, off, end, inner);
@@ -226,7 +248,7 @@ static void walk_ipv6(struct walk *w, uint32_t off, uint32_t end, int inner)
     if (ch->upper_off > SN_IPV6_HLEN + r->payload_len)
         return;
     struct l4ctx c = {
-        .ip = {6, w->f + off + SN_IPV6_SRC, w->f + off + SN_IPV6_DST},
+        .ip = {6, w->f + off + SN_IPV6_SRC, final_dst(w->f + off, ch)},
         .len = (uint32_t)SN_IPV6_HLEN + r->payload_len - ch->upper_off,
         .frag = 0,
         .inner = inner,
