@@ -3,6 +3,7 @@
  * and optionally write them to a new capture file. */
 #include "tool.h"
 
+#include <sysnet/filter.h>
 #include <sysnet/pcap.h>
 #include <sysnet/wire.h>
 
@@ -30,11 +31,16 @@ struct opts {
     char sep;                 /* -E separator= */
     int tstamp;               /* number of -t: 0 time of day, 1 none, 2 epoch, 3 delta, 4 date */
     int quiet, only_count, progress, stats;
+    int dump;                 /* -d: print the compiled program and exit */
+    char expr[4096];          /* the filter expression (remaining arguments) */
+    struct sock_filter prog[SN_FILTER_MAXINSNS];
+    int prog_len;             /* 0 = no filter */
 };
 
 static void help(void)
 {
-    printf("usage: sysnet sniff -r FILE [options]\n"
+    printf("usage: sysnet sniff -r FILE [options] [EXPRESSION]\n"
+           "       sysnet sniff -d EXPRESSION\n"
            "Read a capture file (pcap or pcapng, any byte order, \"-\" = stdin) and print its packets.\n\n"
            "  -r FILE            read packets from FILE\n"
            "  -w FILE            also write them to FILE (pcap, microseconds; \"-\" = stdout)\n"
@@ -54,6 +60,8 @@ static void help(void)
            "      --stats        statistics on stderr at the end\n"
            "      --progress     a progress line on stderr every second\n"
            "      --list-fields  the names -e accepts\n"
+           "  -d                 print the compiled classic BPF program (as tcpdump -d) and exit\n"
+           "  EXPRESSION         a tcpdump filter (pcap-filter(7)): only matching packets count\n"
            "  -h, --help         this text\n\n"
            "Fields match `tshark -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE\n"
            "-o udp.check_checksum:TRUE -o ip.defragment:FALSE -T fields -e FIELD`: absent\n"
@@ -92,7 +100,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     uint64_t v;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":r:w:c:T:e:E:tnqhi:", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":r:w:c:T:e:E:tnqhdi:", lo, NULL)) != -1) {
         switch (c) {
         case 'h': help(); return 0;
         case 'r': o->rfile = optarg; break;
@@ -103,6 +111,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case O_PROGRESS: o->progress = 1; break;
         case O_STATS: o->stats = 1; break;
         case 'q': o->quiet = 1; break;
+        case 'd': o->dump = 1; break;
         case 'n': break;
         case 't': o->tstamp++; break;
         case 'c':
@@ -147,9 +156,19 @@ static int parse_args(int argc, char **argv, struct opts *o)
             return tool_usage("sniff", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return tool_usage("sniff", "unexpected argument '%s' (filter expressions arrive with the filter module)",
-                          argv[optind]);
+    for (size_t k = 0; optind < argc; optind++) {
+        size_t n = strlen(argv[optind]);
+        if (k + n + 2 > sizeof(o->expr))
+            return tool_usage("sniff", "filter expression too long");
+        if (k)
+            o->expr[k++] = ' ';
+        memcpy(o->expr + k, argv[optind], n + 1);
+        k += n;
+    }
+    if (o->dump && !o->expr[0])
+        return tool_usage("sniff", "-d needs a filter expression");
+    if (o->dump)
+        return -1;
     if (!o->rfile)
         return tool_usage("sniff", "no input: give a capture file with -r FILE");
     if (o->mode == OUT_FIELDS && o->nfields == 0)
@@ -269,6 +288,29 @@ static void print_json(const struct opts *o, const struct sn_dissect *d, const s
     puts("}");
 }
 
+/* Compile the expression for a link type; a one-line error naming the byte position. */
+static int compile(struct opts *o, uint32_t linktype)
+{
+    struct sn_filter_err err;
+    int n = sn_filter_compile(o->expr, linktype, 0, o->prog, SN_COUNTOF(o->prog), &err);
+    if (n < 0)
+        return tool_usage("sniff", "filter '%s': at byte %d: %s", o->expr, err.pos, err.msg);
+    o->prog_len = n;
+    return 0;
+}
+
+static int dump_program(struct opts *o)
+{
+    if (compile(o, SN_LINKTYPE_ETHERNET))
+        return 2;
+    char line[128];
+    for (int i = 0; i < o->prog_len; i++) {
+        sn_filter_fmt(&o->prog[i], (unsigned)i, line, sizeof(line));
+        puts(line);
+    }
+    return 0;
+}
+
 /* ---- the run ----------------------------------------------------------------- */
 
 struct run {
@@ -312,6 +354,8 @@ static int loop(struct run *run, const struct opts *o)
     int rc = 0;
     int per_packet = !o->quiet && !o->only_count && !(o->wfile && !strcmp(o->wfile, "-"));
     while ((!o->count || run->pkts < o->count) && (rc = sn_pcap_next(&run->r, &pkt)) > 0) {
+        if (o->prog_len && !sn_filter_run(o->prog, (unsigned)o->prog_len, pkt.data, pkt.wirelen, pkt.caplen))
+            continue;
         run->pkts++;
         run->bytes += pkt.caplen;
         if (run->writing && (rc = sn_pcap_write(&run->w, pkt.ts_ns, pkt.data, pkt.caplen, pkt.wirelen)) < 0 &&
@@ -345,10 +389,14 @@ static int loop(struct run *run, const struct opts *o)
 
 int cmd_sniff(int argc, char **argv)
 {
-    struct opts o = {.sep = '\t'};
+    static struct opts o;
+    memset(&o, 0, sizeof(o));
+    o.sep = '\t';
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (o.dump)
+        return dump_program(&o);
     static char outbuf[1 << 20];
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 
@@ -360,6 +408,13 @@ int cmd_sniff(int argc, char **argv)
                           rc == -ENOENT || rc == -EACCES || rc == -EISDIR ? sn_strerror(rc) : sn_pcap_errmsg(&run.r));
         sn_pcap_close(&run.r);
         return ex;
+    }
+    if (o.expr[0]) {
+        uint32_t lt = run.r.info.linktype == SN_PCAP_LINKTYPE_NONE ? SN_LINKTYPE_ETHERNET : run.r.info.linktype;
+        if (compile(&o, lt)) {
+            sn_pcap_close(&run.r);
+            return 2;
+        }
     }
     run.t0 = sn_now_ns();
     run.next_progress = run.t0 + 1000000000ull;
