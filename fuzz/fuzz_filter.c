@@ -1,11 +1,11 @@
 /* fuzz_filter.c — libFuzzer target for the filter module. The input up to its
  * first NUL byte (at most 1023 bytes) is an expression, what follows is a packet
  * (the whole input when there is no NUL). The expression is compiled for Ethernet
- * and for raw IP; a success must pass the verifier and run on the packet, on every
- * prefix of it (exact-size heap copies, so ASan sees a read past the end) without
- * fault; a failure must be -EINVAL/-EMSGSIZE with a position inside the
- * expression and a message. The raw bytes are also taken as a cBPF program:
- * verified, printed, and run (verified or not) on the packet.
+ * and for raw IP, optimized and not; a success must pass the verifier and run on
+ * the packet, on every prefix of it (exact-size heap copies, so ASan sees a read
+ * past the end) without fault; a failure must be -EINVAL/-EMSGSIZE with a
+ * position inside the expression and a message. The raw bytes are also taken as a
+ * cBPF program: verified, printed, and run (verified or not) on the packet.
  */
 #include <sysnet/filter.h>
 
@@ -58,9 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *pkt = n < size ? data + n + 1 : data;
     size_t plen = n < size ? size - n - 1 : size;
 
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         struct sn_filter_err e;
-        int r = sn_filter_compile(expr, lts[i], 0, prog, SN_COUNTOF(prog), &e);
+        unsigned flags = i >= 2 ? SN_FILTER_NO_OPTIMIZE : 0;
+        int r = sn_filter_compile_flags(expr, lts[i & 1], 0, flags, prog, SN_COUNTOF(prog), &e);
         if (r > 0) {
             if (sn_filter_verify(prog, (unsigned)r, NULL) != 0)
                 abort();

@@ -18,23 +18,34 @@
  *   }
  *
  * What the compiler accepts (linktypes SN_LINKTYPE_ETHERNET and SN_LINKTYPE_RAW):
- *   ether host|src|dst MAC · [src|dst] host A (IPv4 or IPv6; for IPv4 also ARP/RARP)
- *   [src|dst] net A/LEN | A mask M | A (1-3 dotted parts) · [tcp|udp|sctp] [src|dst]
- *   port N · portrange A-B · ip ip6 arp rarp tcp udp sctp icmp icmp6 · ip proto N ·
- *   ip6 proto N · proto N · vlan [ID] · len OP N · greater N · less N ·
- *   PROTO[expr:size] (ether ip ip6 tcp udp icmp icmp6 arp rarp sctp, size 1 2 4) with
- *   arithmetic + - * / % & | ^ << >> (C precedence, parentheses), relations
- *   = == != < <= > >=, and/&& or/|| not/!, parentheses, tcpdump's abbreviations
- *   ("host A or B", "tcp port 80", "port 53 and not host X"), named constants
- *   (tcpflags, tcp-fin .. tcp-cwr, icmptype, icmpcode, icmp-echo .. , icmp6type,
- *   icmp6code, icmp6-echo ..). Numbers: decimal, 0x hex, leading-0 octal.
- * The generated code is libpcap's: the same loads in the same order, then
+ *   ether host|src|dst MAC · [ip|arp|rarp|ip6] [src|dst|src or dst|src and dst]
+ *   host A (IPv4 or IPv6; a bare IPv4 host also matches ARP and RARP) · net A/LEN,
+ *   net A mask M, net A (1 to 3 dotted parts, or a number) · [tcp|udp|sctp]
+ *   [src|dst] port N · portrange A-B · ip ip6 arp rarp tcp udp sctp icmp icmp6
+ *   igmp igrp pim vrrp carp ah esp · ip proto N · ip6 proto N · proto N ·
+ *   ether proto N · vlan [ID] · len OP N · greater N · less N · byte N OP V ·
+ *   [ether|ip|ip6] broadcast/multicast · PROTO[expr] and PROTO[expr:size] (ether
+ *   ip ip6 arp rarp tcp udp sctp icmp icmp6 igmp igrp pim vrrp carp; size 1 2 4)
+ *   with + - * / % & | ^ << >> and unary minus, relations = == != < <= > >=,
+ *   and/&& or/|| not/!, parentheses, tcpdump's abbreviations ("host A or B",
+ *   "tcp port 80 or 443", "port 53 and not host X"), named constants (tcpflags,
+ *   tcp-fin .. tcp-cwr, icmptype, icmpcode, icmp-echo .., icmp6type, icmp6code,
+ *   icmp6-echo ..). Numbers are decimal, 0x hex or leading-0 octal.
+ * The grammar is libpcap's, quirks included: "and" and "or" have the same
+ * precedence and group left to right; in arithmetic | < & < << >> < + - < * /
+ * < unary minus, and % and ^ have no precedence at all (yacc shifts on them:
+ * "1 + 2 % 3 ^ 4" is 1 + (2 % (3 ^ 4))); each "vlan" moves the offsets of
+ * everything after it by 4 bytes.
+ * The generated code is libpcap 1.10's: the same loads in the same order, then
  * libpcap's optimizer, pass for pass, so a program selects exactly the packets
  * tcpdump selects, truncated ones included (a load past the capture drops a
- * packet, and the optimizer removes loads no path needs). Not supported (a clear error): host and service names (no
- * resolver), gateway, decnet, iso/osi/atalk/ipx/..., wlan/ppp link types, mpls,
- * pppoe, geneve, vxlan, "host 1.2.3" (tcpdump reads it as 1.2.3.0/24; we ask for
- * "net 1.2.3").
+ * packet, and the optimizer removes loads that no path needs).
+ * Not supported (a clear error naming the word): host and network names (no
+ * resolver), gateway, protochain, decnet, iso/osi/atalk/ipx/netbeui/stp, mpls,
+ * pppoed/pppoes, geneve, llc, 802.11 and ATM/SS7 keywords, inbound/outbound/
+ * ifindex (they need a live capture), "host 1.2.3" (tcpdump reads it as
+ * 1.2.3.0/24: write "net 1.2.3"). Limits: 65536 bytes of expression, nesting 128
+ * deep (parentheses, not, arithmetic), 8192 blocks of code before optimizing.
  *
  * Ownership and allocation: the caller owns every program array. sn_filter_compile
  * allocates temporary memory (malloc) while it works and frees it before returning;

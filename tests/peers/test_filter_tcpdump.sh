@@ -180,7 +180,8 @@ for port in (9999, 53):
     udp(socket.AF_INET6, '2001:2::2', port, b'udp6 datagram')
 time.sleep(0.2)
 PY
-    wait $srv
+    kill "$srv" 2>/dev/null   # the servers are done: no need to wait for their timeouts
+    wait "$srv" 2>/dev/null
 }
 
 if ! need_root || ! have ip; then
