@@ -99,6 +99,26 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libsysnet.a
 bench: all $(BENCH_BIN)
 	BUILD=$(BUILD) bash bench/run.sh
 
+# ---- bench/loop peers: echo servers over libuv, libev and libevent (bench/loop/echo_*.c),
+# built only where the library is installed (bench/loop/peers.sh says; bench/setup.sh
+# installs, as root). bench_timers (the generic rule) also times libuv and libev timers
+# when they are there, and is rebuilt when that set changes (peers.txt). ----
+LOOP_PEER_BIN := $(patsubst bench/loop/%.c,$(BUILD)/bench/loop/%,$(wildcard bench/loop/echo_*.c))
+.PHONY: bench-peers loop-peers-check
+bench-peers: $(LOOP_PEER_BIN)
+bench: bench-peers
+$(BUILD)/bench/loop/echo_%: bench/loop/echo_%.c bench/loop/echo.h
+	@mkdir -p $(dir $@)
+	@if libs=$$(CC='$(CC)' bash bench/loop/peers.sh libs $*); then \
+	  echo "$(CC) -O2 -g -o $@ $< $$libs"; $(CC) $(WARN) $(CPPFLAGS) -O2 -g -o $@ $< $$libs; \
+	else echo "bench-peers: $@: peer missing (lib$*: bash bench/setup.sh as root installs it)"; fi
+$(BUILD)/bench/loop/peers.txt: loop-peers-check
+	@mkdir -p $(dir $@)
+	@CC='$(CC)' bash bench/loop/peers.sh list > $@.new; if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
+$(BUILD)/bench/loop/bench_timers: $(BUILD)/bench/loop/peers.txt
+$(BUILD)/bench/loop/bench_timers: private CPPFLAGS += $(shell CC='$(CC)' bash bench/loop/peers.sh cflags uv ev)
+$(BUILD)/bench/loop/bench_timers: private LDLIBS += $(shell CC='$(CC)' bash bench/loop/peers.sh libs uv ev)
+
 # ---- the two set-up commands ----
 test-build: $(BUILD)/asan/sysnet $(TEST_BIN) all
 test: test-build

@@ -8,8 +8,16 @@ set -u
 
 # Debian packages, one per line, with the benchmark that uses them.
 PEERS=(
-    tcpdump # bench/wire
-    tshark  # bench/wire
+    tcpdump     # bench/wire, bench/capture
+    tshark      # bench/wire
+    netsniff-ng # bench/capture: netsniff-ng (capture) and trafgen (TX ring generator)
+    iproute2    # bench/capture: ip netns, veth pairs (usually installed already)
+    libuv1-dev   # bench/loop: echo_uv, bench_timers
+    libev-dev    # bench/loop: echo_ev, bench_timers
+    libevent-dev # bench/loop: echo_event
+    nginx-light  # bench/loop: the peer of sysnet serve (run from a temp prefix, 127.0.0.1 only)
+    wrk          # bench/loop: drives sysnet serve and nginx
+    python3      # bench/loop: echo_check.py checks each echo server before it is timed
 )
 
 if [ "$(id -u)" != 0 ]; then
@@ -44,4 +52,14 @@ if ! apt-get install -y -q --no-install-recommends "${missing[@]}"; then
         echo "bench/setup.sh: apt-get failed; the benchmarks run without: ${missing[*]}"
         exit 1
     fi
+fi
+# Debian starts the nginx service it installs (port 80, every address): bench/loop runs its
+# own nginx on 127.0.0.1 from a temporary prefix, so stop and disable the system one.
+if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled nginx >/dev/null 2>&1; then
+        systemctl disable --now nginx >/dev/null 2>&1
+    elif command -v service >/dev/null 2>&1; then
+        service nginx stop >/dev/null 2>&1
+    fi
+    true
 fi

@@ -12,3 +12,16 @@ skip() { echo "skip $1: $2"; sn_skip=$((sn_skip+1)); }
 need_root() { [ "$(id -u)" = 0 ]; }
 have() { command -v "$1" >/dev/null 2>&1; }
 summary() { echo "$sn_pass passed, $sn_fail failed, $sn_skip skipped"; [ "$sn_fail" = 0 ]; }
+# expect NAME WANT_RC PATTERN CMD...: run CMD; pass when it exits WANT_RC, a line of its
+# output (stdout and stderr) matches the extended regex PATTERN, and no sanitizer
+# spoke. The output stays in $last_out for further checks. Returns 1 on a failure.
+expect() {
+    local name=$1 want=$2 pat=$3; shift 3
+    local out rc
+    out=$("$@" 2>&1); rc=$?
+    last_out=$out
+    if [ "$rc" != "$want" ]; then fail "$name" "exit $rc, wanted $want: $(printf '%s' "$out" | head -c 400)"; return 1; fi
+    if ! printf '%s\n' "$out" | grep -qE -- "$pat"; then fail "$name" "no line matching '$pat' in: $(printf '%s' "$out" | head -c 400)"; return 1; fi
+    if printf '%s\n' "$out" | grep -qE 'AddressSanitizer|runtime error|LeakSanitizer'; then fail "$name" "sanitizer report"; return 1; fi
+    pass "$name"
+}

@@ -37,6 +37,7 @@ struct opts {
 };
 
 struct state {
+    const struct opts *o;
     int fd;
     uint16_t id;
     uint64_t sent, received, repeats, errors, corrupted;
@@ -47,14 +48,6 @@ struct state {
     uint64_t start_ns;       /* monotonic, first request */
     uint64_t start_real;     /* realtime, first request: older timestamps are not ours */
 };
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 static void help(void)
 {
@@ -75,18 +68,6 @@ static void help(void)
            "came, 1 if none (or a failure), 2 bad usage.\n");
 }
 
-/* A positive number of seconds, fractional: "0.05", "1", "2.5". */
-static int parse_seconds(const char *s, double min, double max, int64_t *ns)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= min) || v > max)
-        return -EINVAL;
-    *ns = (int64_t)(v * 1e9 + 0.5);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -103,7 +84,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->count = v;
             break;
         case 'i':
-            if (parse_seconds(optarg, 0.001, 3600, &o->interval_ns) < 0)
+            if (tool_parse_seconds(optarg, 0.001, 3600, &o->interval_ns) < 0)
                 return tool_usage("ping", "-i wants seconds between 0.001 and 3600, not '%s'", optarg);
             if (o->interval_ns < 200000000 && geteuid() != 0)
                 return tool_usage("ping", "an interval below 0.2 s needs root (like ping)");
@@ -119,7 +100,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->ttl = (int)v;
             break;
         case 'W':
-            if (parse_seconds(optarg, 0.001, 3600, &o->wait_ns) < 0)
+            if (tool_parse_seconds(optarg, 0.001, 3600, &o->wait_ns) < 0)
                 return tool_usage("ping", "-W wants seconds between 0.001 and 3600, not '%s'", optarg);
             break;
         case 'I':
@@ -132,25 +113,14 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case '6': o->family = AF_INET6; break;
         case 'q': o->quiet = 1; break;
         case 'n': break; /* always numeric */
-        case ':': return tool_usage("ping", "option -%c needs a value", optopt);
-        default:
-            if (optopt)
-                return tool_usage("ping", "unknown option -%c", optopt);
-            return tool_usage("ping", "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return tool_bad_option("ping", c, argv);
         }
     }
-    if (optind >= argc)
-        return tool_usage("ping", "no host: give a numeric address");
-    if (optind + 1 < argc)
-        return tool_usage("ping", "one host only, not also '%s'", argv[optind + 1]);
-    o->host = argv[optind];
-    const char *why = NULL;
-    if (sn_addr_parse_len(o->host, strlen(o->host), &o->dst, &why) < 0)
-        return tool_usage("ping", "'%s': %s", o->host, why ? why : "not an address");
-    if (o->dst.port)
-        return tool_usage("ping", "'%s': ping takes an address without a port", o->host);
-    if (o->family && o->family != o->dst.family)
-        return tool_usage("ping", "'%s' is not an IPv%d address", o->host, o->family == AF_INET ? 4 : 6);
+    int rc = probe_host("ping", argc, argv, o->family, "ping takes an address without a port",
+                        &o->host, &o->dst);
+    if (rc)
+        return rc;
     if (o->have_bind && o->bind.family != o->dst.family)
         return tool_usage("ping", "-I address and host are of different families");
     if (o->dst.family == AF_INET6 && o->size > 65527)
@@ -203,27 +173,19 @@ static int send_one(const struct opts *o, struct state *st)
     return 0;
 }
 
-/* 1 when the quoted request is one of ours: our identifier, to our host. */
-static int quotes_us(const struct opts *o, const struct state *st, const struct sn_raw_icmp *ic)
+static void on_packet(void *arg, int fd, const uint8_t *buf, size_t len, const struct sn_raw_rx *rx)
 {
-    size_t alen = o->dst.family == AF_INET ? 4 : 16;
-    uint8_t want = o->dst.family == AF_INET ? SN_IPPROTO_ICMP : SN_IPPROTO_ICMPV6;
-    return ic->q.ok && ic->q.have_l4 && ic->q.proto == want && ic->q.icmp_id == st->id &&
-           !memcmp(ic->q.dst, o->dst.ip, alen);
-}
-
-static void on_packet(const struct opts *o, struct state *st, const uint8_t *buf, size_t len,
-                      const struct sn_raw_rx *rx)
-{
+    struct state *st = arg;
+    const struct opts *o = st->o;
     struct sn_raw_icmp ic;
     char from[SN_ADDR_STRLEN], text[128];
+    (void)fd;
     if (sn_raw_icmp_parse(o->dst.family, buf, len, &ic) < 0)
         return;
     sn_addr_fmt(&rx->from, from, sizeof(from));
+    if (!sn_raw_echo_match(&ic, &rx->from, &o->dst, st->id))
+        return;
     if (ic.kind == SN_RAW_ICMP_ECHO_REPLY) {
-        size_t alen = o->dst.family == AF_INET ? 4 : 16;
-        if (ic.id != st->id || rx->from.family != o->dst.family || memcmp(rx->from.ip, o->dst.ip, alen))
-            return;
         uint64_t ts = 0;
         int64_t us = -1;
         if (st->timing) {
@@ -262,26 +224,12 @@ static void on_packet(const struct opts *o, struct state *st, const uint8_t *buf
         printf("%s\n", dup ? " (DUP!)" : "");
         return;
     }
-    if (ic.kind >= SN_RAW_ICMP_UNREACH && quotes_us(o, st, &ic)) {
-        st->errors++;
-        bit_set(st->seen, ic.q.icmp_seq);
-        if (o->quiet)
-            return;
-        sn_raw_icmp_text(o->dst.family, ic.type, ic.code, ic.mtu, text, sizeof(text));
-        printf("From %s icmp_seq=%u %s\n", from, ic.q.icmp_seq, text);
-    }
-}
-
-static void drain(const struct opts *o, struct state *st)
-{
-    static uint8_t buf[65536 + 128];
-    for (;;) {
-        struct sn_raw_rx rx;
-        ssize_t n = sn_raw_recv(st->fd, buf, sizeof(buf), &rx, MSG_DONTWAIT);
-        if (n < 0)
-            return;
-        on_packet(o, st, buf, (size_t)n, &rx);
-    }
+    st->errors++; /* an error quoting one of our requests */
+    bit_set(st->seen, ic.q.icmp_seq);
+    if (o->quiet)
+        return;
+    sn_raw_icmp_text(o->dst.family, ic.type, ic.code, ic.mtu, text, sizeof(text));
+    printf("From %s icmp_seq=%u %s\n", from, ic.q.icmp_seq, text);
 }
 
 /* All requests sent so far are answered (by a reply or an error). */
@@ -331,9 +279,7 @@ static int open_socket(const struct opts *o)
     if (fd < 0)
         return fd;
     if (o->dst.family == AF_INET6) {
-        static const uint8_t pass[] = {SN_ICMP6_ECHOREPLY, SN_ICMP6_UNREACH, SN_ICMP6_TOOBIG,
-                                       SN_ICMP6_TIMXCEED, 4 /* parameter problem */};
-        int rc = sn_raw_icmp6_filter(fd, pass, sizeof(pass));
+        int rc = probe_icmp6_filter(fd);
         if (rc < 0) {
             sn_raw_close(fd);
             return rc;
@@ -357,24 +303,15 @@ int cmd_ping(int argc, char **argv)
         return tool_err("ping", "%s: %s", o.host, sn_strerror(rc));
     static struct state st;
     memset(&st, 0, sizeof(st));
+    st.o = &o;
     st.id = (uint16_t)getpid();
     st.timing = o.size >= SN_RAW_ECHO_TS_LEN;
     sn_raw_rtt_init(&st.rtt);
     st.fd = open_socket(&o);
-    if (st.fd < 0) {
-        if (st.fd == -EPERM || st.fd == -EACCES)
-            return tool_err("ping", "%s", sn_raw_hint(st.fd));
-        if (o.iface && st.fd == -ENODEV)
-            return tool_err("ping", "-I %s: no such interface", o.iface);
-        return tool_err("ping", "cannot open a raw socket: %s", sn_strerror(st.fd));
-    }
+    if (st.fd < 0)
+        return probe_open_err("ping", "-I", o.iface, st.fd, "cannot open a raw socket");
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal; /* no SA_RESTART: the wait returns -EINTR */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGALRM, &sa, NULL);
+    tool_stop_on(SIGINT, SIGTERM, SIGALRM, 0); /* the wait returns -EINTR */
 
     char dst[SN_ADDR_STRLEN];
     sn_addr_fmt(&o.dst, dst, sizeof(dst));
@@ -384,7 +321,7 @@ int cmd_ping(int argc, char **argv)
         printf("PING %s(%s) %zu data bytes\n", o.host, dst, o.size); /* sic: iputils' spacing */
 
     uint64_t next = sn_now_ns(), last_sent = 0;
-    while (!stop_flag) {
+    while (!tool_stop) {
         uint64_t now = sn_now_ns();
         int more = !o.count || st.sent < o.count;
         if (more && now >= next) {
@@ -398,9 +335,9 @@ int cmd_ping(int argc, char **argv)
         uint64_t wake = more ? next : last_sent + (uint64_t)o.wait_ns;
         if (!more && now >= wake)
             break;
-        int w = sn_raw_wait_ns(st.fd, wake > now ? (int64_t)(wake - now) : 0);
+        int w = sn_raw_wait_until(&st.fd, 1, wake);
         if (w > 0)
-            drain(&o, &st);
+            probe_drain(st.fd, on_packet, &st);
         else if (w < 0 && w != -EINTR)
             break;
     }

@@ -1,9 +1,12 @@
-/* sysnet.c — the `sysnet` command: one binary, one subcommand per tool. */
+/* sysnet.c — the `sysnet` command: one binary, one subcommand per tool; and the
+ * helpers of tool.h that every subcommand may use (errors, numbers, signals). */
 #include "tool.h"
 
 #include <sysnet/base.h>
 
 #include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +17,13 @@ static const struct {
     int (*fn)(int, char **);
     const char *what;
 } cmds[] = {
-    {"sniff", cmd_sniff, "read a capture file and print packets (tcpdump/tshark-style)"},
+    {"sniff", cmd_sniff, "capture live (ring + kernel BPF) or read a file; tcpdump/tshark-style output"},
     {"ping", cmd_ping, "ICMP/ICMPv6 echo over raw sockets, RTT statistics like ping"},
     {"trace", cmd_trace, "TTL-limited probes (UDP, ICMP, TCP SYN), per-hop RTTs"},
     {"scan", cmd_scan, "stateless SYN scanner with SipHash cookies (masscan-style)"},
+    {"echo", cmd_echo, "TCP/UDP echo server on the loop (epoll, io_uring or poll), --workers"},
+    {"serve", cmd_serve, "minimal HTTP/1.1 server (keep-alive, pipelining) for wrk"},
+    {"load", cmd_load, "load generator: closed or open loop, latency percentiles"},
     {"lab", cmd_lab, "the guided demo: craft packets of every kind, write a pcap, dissect it"},
 };
 
@@ -65,6 +71,46 @@ int tool_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
         return -ERANGE;
     *out = v;
     return 0;
+}
+
+int tool_parse_seconds(const char *s, double min, double max, int64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !(v >= min) || v > max)
+        return -EINVAL;
+    *ns = (int64_t)(v * 1e9 + 0.5);
+    return 0;
+}
+
+int tool_bad_option(const char *sub, int c, char **argv)
+{
+    if (c == ':')
+        return tool_usage(sub, "option -%c needs a value", optopt);
+    if (optopt)
+        return tool_usage(sub, "unknown option -%c", optopt);
+    return tool_usage(sub, "unknown option '%s'", argv[optind - 1]);
+}
+
+volatile sig_atomic_t tool_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    tool_stop = 1;
+}
+
+void tool_stop_on(int sig, ...)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    va_list ap;
+    va_start(ap, sig);
+    for (; sig; sig = va_arg(ap, int))
+        sigaction(sig, &sa, NULL);
+    va_end(ap);
 }
 
 int main(int argc, char **argv)

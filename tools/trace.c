@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,14 +58,6 @@ struct ctx {
     struct probe probes[MAX_PROBES];
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void help(void)
 {
     printf("usage: sysnet trace [options] HOST\n"
@@ -89,17 +80,6 @@ static void help(void)
            "traceroute's !H !N !P !X !S !F marks after unreachable answers. Needs CAP_NET_RAW.\n"
            "Exit status: 0 the destination answered, 1 it did not (or a failure), 2 bad usage.\n",
            MAX_PROBES);
-}
-
-static int parse_seconds(const char *s, double min, double max, int64_t *ns)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !(v >= min) || v > max)
-        return -EINVAL;
-    *ns = (int64_t)(v * 1e9 + 0.5);
-    return 0;
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -137,32 +117,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->first = (unsigned)v;
             break;
         case 'w':
-            if (parse_seconds(optarg, 0.001, 3600, &o->wait_ns) < 0)
+            if (tool_parse_seconds(optarg, 0.001, 3600, &o->wait_ns) < 0)
                 return tool_usage("trace", "-w wants seconds between 0.001 and 3600, not '%s'", optarg);
             break;
         case 'i': o->iface = optarg; break;
         case 'n': break;
         case '4': o->family = AF_INET; break;
         case '6': o->family = AF_INET6; break;
-        case ':': return tool_usage("trace", "option -%c needs a value", optopt);
-        default:
-            if (optopt)
-                return tool_usage("trace", "unknown option -%c", optopt);
-            return tool_usage("trace", "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return tool_bad_option("trace", c, argv);
         }
     }
-    if (optind >= argc)
-        return tool_usage("trace", "no host: give a numeric address");
-    if (optind + 1 < argc)
-        return tool_usage("trace", "one host only, not also '%s'", argv[optind + 1]);
-    o->host = argv[optind];
-    const char *why = NULL;
-    if (sn_addr_parse_len(o->host, strlen(o->host), &o->dst, &why) < 0)
-        return tool_usage("trace", "'%s': %s", o->host, why ? why : "not an address");
-    if (o->dst.port)
-        return tool_usage("trace", "'%s': give the port with -p, not in the address", o->host);
-    if (o->family && o->family != o->dst.family)
-        return tool_usage("trace", "'%s' is not an IPv%d address", o->host, o->family == AF_INET ? 4 : 6);
+    int rc = probe_host("trace", argc, argv, o->family, "give the port with -p, not in the address",
+                        &o->host, &o->dst);
+    if (rc)
+        return rc;
     if (o->first > o->max)
         return tool_usage("trace", "-f %u is beyond -m %u", o->first, o->max);
     if (!o->have_port)
@@ -187,12 +156,8 @@ static int open_sockets(struct ctx *c)
     c->icmp = fd;
     if (o->iface && (fd = sn_raw_bind_device(c->icmp, o->iface)) < 0)
         return fd;
-    if (fam == AF_INET6) {
-        static const uint8_t pass[] = {SN_ICMP6_ECHOREPLY, SN_ICMP6_UNREACH, SN_ICMP6_TOOBIG,
-                                       SN_ICMP6_TIMXCEED, 4};
-        if ((fd = sn_raw_icmp6_filter(c->icmp, pass, sizeof(pass))) < 0)
-            return fd;
-    }
+    if (fam == AF_INET6 && (fd = probe_icmp6_filter(c->icmp)) < 0)
+        return fd;
     if (o->mode == M_ICMP) {
         c->tx = c->icmp;
         return 0;
@@ -314,7 +279,7 @@ static void on_icmp(struct ctx *c, const uint8_t *buf, size_t len, const struct 
     if (sn_raw_icmp_parse(o->dst.family, buf, len, &ic) < 0)
         return;
     if (ic.kind == SN_RAW_ICMP_ECHO_REPLY) {
-        if (o->mode != M_ICMP || ic.id != c->id || !is_target(c, rx->from.ip))
+        if (o->mode != M_ICMP || !sn_raw_echo_match(&ic, &rx->from, &o->dst, c->id))
             return;
         int s = slot(c, (uint32_t)ic.seq - 1);
         if (s >= 0)
@@ -330,7 +295,7 @@ static void on_icmp(struct ctx *c, const uint8_t *buf, size_t len, const struct 
             s = slot(c, (uint32_t)(ic.q.dport - o->port));
         break;
     case M_ICMP:
-        if ((ic.q.proto == SN_IPPROTO_ICMP || ic.q.proto == SN_IPPROTO_ICMPV6) && ic.q.icmp_id == c->id)
+        if (sn_raw_echo_match(&ic, &rx->from, &o->dst, c->id))
             s = slot(c, (uint32_t)ic.q.icmp_seq - 1);
         break;
     case M_TCP:
@@ -375,19 +340,13 @@ static void on_tcp(struct ctx *c, const uint8_t *buf, size_t len, const struct s
         answer(c, s, &rx->from, rx->ts_ns, "", 1);
 }
 
-static void drain(struct ctx *c, int fd)
+static void on_packet(void *arg, int fd, const uint8_t *buf, size_t len, const struct sn_raw_rx *rx)
 {
-    static uint8_t buf[65536];
-    for (;;) {
-        struct sn_raw_rx rx;
-        ssize_t n = sn_raw_recv(fd, buf, sizeof(buf), &rx, MSG_DONTWAIT);
-        if (n < 0)
-            return;
-        if (fd == c->icmp)
-            on_icmp(c, buf, (size_t)n, &rx);
-        else
-            on_tcp(c, buf, (size_t)n, &rx);
-    }
+    struct ctx *c = arg;
+    if (fd == c->icmp)
+        on_icmp(c, buf, len, rx);
+    else
+        on_tcp(c, buf, len, rx);
 }
 
 static int hop_done(const struct ctx *c)
@@ -426,7 +385,7 @@ static int run_hop(struct ctx *c, unsigned ttl)
 {
     const struct opts *o = c->o;
     memset(c->probes, 0, sizeof(c->probes));
-    for (unsigned i = 0; i < o->nq && !stop_flag; i++) {
+    for (unsigned i = 0; i < o->nq && !tool_stop; i++) {
         int rc = send_probe(c, ttl, c->base_idx + i);
         if (rc == -EPERM || rc == -EACCES)
             return rc;
@@ -436,20 +395,15 @@ static int run_hop(struct ctx *c, unsigned ttl)
         }
     }
     uint64_t end = sn_now_ns() + (uint64_t)o->wait_ns;
-    while (!stop_flag && !hop_done(c)) {
-        uint64_t now = sn_now_ns();
-        if (now >= end)
-            break;
-        struct pollfd pf[2] = {{.fd = c->icmp, .events = POLLIN}, {.fd = c->tx, .events = POLLIN}};
-        struct timespec ts = {.tv_sec = (time_t)((end - now) / 1000000000u),
-                              .tv_nsec = (long)((end - now) % 1000000000u)};
-        int n = ppoll(pf, c->tcp_rx ? 2 : 1, &ts, NULL);
-        if (n < 0 && errno != EINTR)
-            return -errno;
-        if (n > 0 && (pf[0].revents & POLLIN))
-            drain(c, c->icmp);
-        if (n > 0 && c->tcp_rx && (pf[1].revents & POLLIN))
-            drain(c, c->tx);
+    const int fds[2] = {c->icmp, c->tx};
+    while (!tool_stop && !hop_done(c) && sn_now_ns() < end) {
+        int w = sn_raw_wait_until(fds, c->tcp_rx ? 2 : 1, end);
+        if (w < 0 && w != -EINTR)
+            return w;
+        if (w > 0 && (w & 1))
+            probe_drain(c->icmp, on_packet, c);
+        if (w > 0 && (w & 2))
+            probe_drain(c->tx, on_packet, c);
     }
     return 0;
 }
@@ -475,18 +429,10 @@ int cmd_trace(int argc, char **argv)
     c.isn = (uint32_t)(r * 2654435761u);
     if ((rc = open_sockets(&c)) < 0) {
         close_sockets(&c);
-        if (rc == -EPERM || rc == -EACCES)
-            return tool_err("trace", "%s", sn_raw_hint(rc));
-        if (rc == -ENODEV && o.iface)
-            return tool_err("trace", "-i %s: no such interface", o.iface);
-        return tool_err("trace", "cannot open raw sockets: %s", sn_strerror(rc));
+        return probe_open_err("trace", "-i", o.iface, rc, "cannot open raw sockets");
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    tool_stop_on(SIGINT, SIGTERM, 0);
 
     size_t iph = v4(&c) ? SN_IPV4_HLEN : SN_IPV6_HLEN;
     size_t plen = iph + (o.mode == M_TCP ? SN_TCP_HLEN + 4 : 8 + DATA_LEN);
@@ -494,7 +440,7 @@ int cmd_trace(int argc, char **argv)
     sn_addr_fmt(&o.dst, dst, sizeof(dst));
     printf("traceroute to %s (%s), %u hops max, %zu byte packets\n", o.host, dst, o.max, plen);
     int reached = 0, ended = 0;
-    for (unsigned ttl = o.first; ttl <= o.max && !stop_flag && !ended; ttl++) {
+    for (unsigned ttl = o.first; ttl <= o.max && !tool_stop && !ended; ttl++) {
         c.base_idx = (ttl - o.first) * o.nq;
         if ((rc = run_hop(&c, ttl)) < 0) {
             close_sockets(&c);

@@ -11,12 +11,15 @@
  *   AF_INET,  SOCK_RAW, proto:  receive: the whole IPv4 datagram, header first.
  *                               send: the payload after the IPv4 header (the kernel
  *                               writes the header), or with SN_RAW_HDRINCL the whole
- *                               datagram (the kernel fills only a zero id, a zero
- *                               checksum and a zero source address; total length
- *                               is always rewritten).
- *   AF_INET6, SOCK_RAW, proto:  receive and send start AFTER the IPv6 header: there is
- *                               no IPV6_HDRINCL for ordinary protocols. The source,
- *                               hop limit and destination come as ancillary data.
+ *                               datagram (the kernel always rewrites the total
+ *                               length and the header checksum, and fills the id
+ *                               and the source address only when they are zero).
+ *   AF_INET6, SOCK_RAW, proto:  receive and send start AFTER the IPv6 header. (Linux
+ *                               4.5+ has IPV6_HDRINCL for sending whole datagrams; we
+ *                               do not use it — sn_raw_open refuses SN_RAW_HDRINCL on
+ *                               IPv6 — so that the kernel keeps choosing the source
+ *                               and the flow label.) The source, hop limit and
+ *                               destination come as ancillary data.
  *                               For IPPROTO_ICMPV6 the kernel always computes the
  *                               checksum (RFC 3542 §3.1); for others ask for it with
  *                               SN_RAW_V6CSUM (IPV6_CHECKSUM).
@@ -132,6 +135,14 @@ int sn_raw_icmp6_filter(int fd, const uint8_t *types, size_t n);
 int sn_raw_wait(int fd, int timeout_ms);
 /* The same with a nanosecond timeout (ppoll(2); < 0 = no limit). */
 int sn_raw_wait_ns(int fd, int64_t timeout_ns);
+/* Wait for any of fds[0..n) (1 <= n <= SN_RAW_WAIT_MAX) until the monotonic clock
+ * (sn_now_ns()) reaches deadline_ns (UINT64_MAX = no limit; a deadline already
+ * past just looks): a loop that sleeps toward one end time calls this as often as
+ * it likes. Returns a mask with bit i set when fds[i] is readable (or has an error
+ * waiting, which the next receive returns), 0 when the deadline came, -EINTR when
+ * a signal came, or -errno (-EINVAL for n out of range). */
+#define SN_RAW_WAIT_MAX 16
+int sn_raw_wait_until(const int *fds, unsigned n, uint64_t deadline_ns);
 
 /* ======================================================================
  * Sending
@@ -252,6 +263,14 @@ struct sn_raw_icmp {
  * Returns 0 with *out filled, -EPROTONOSUPPORT if the IPv4 datagram is not ICMP,
  * -ENODATA / -EBADMSG for a truncated or malformed message. Never reads past len. */
 int sn_raw_icmp_parse(int family, const uint8_t *p, size_t len, struct sn_raw_icmp *out);
+
+/* 1 when ic answers an echo request of ours (identifier id, sent to dst): an echo
+ * reply with that identifier from dst (`from`: the sender, sn_raw_rx.from), or an
+ * ICMP error (unreachable, time exceeded, too big, parameter problem) quoting such
+ * a request. 0 for anything else. The answered sequence number is ic->seq for a
+ * reply, ic->q.icmp_seq for an error. */
+int sn_raw_echo_match(const struct sn_raw_icmp *ic, const struct sn_addr *from,
+                      const struct sn_addr *dst, uint16_t id);
 
 /* The payload timestamp sn_raw_echo_emit() wrote: 0 with *ts_ns set, -ENODATA if
  * the echo data is shorter than SN_RAW_ECHO_TS_LEN. */

@@ -256,7 +256,7 @@ int sn_ring_vlan_rebuild(const struct sn_ring_pkt *pkt, uint8_t *out, size_t cap
 
 /* A one-line hint for the user for some errors of this module, or NULL:
  *   -EPERM/-EACCES: "capturing needs CAP_NET_RAW: run as root or
- *                    `setcap cap_net_raw,cap_net_admin+ep build/sysnet`"
+ *                    `setcap cap_net_raw+ep build/sysnet`"
  *   -ENODEV, -ENETDOWN, -ENOMEM (ring too large), -EAFNOSUPPORT (no AF_PACKET). */
 const char *sn_ring_hint(int err);
 

@@ -772,6 +772,10 @@ top:
     }
 }
 
+/* or_pullup and and_pullup are one transformation seen from its two sides: the
+ * second is the first with the true and false branches exchanged (JT <-> JF).
+ * They stay two functions, as in libpcap's optimize.c, so that each can be read
+ * line for line against its original, which is what this file is checked by. */
 static void or_pullup(struct ostate *os, struct fblock *b, struct fblock *root)
 {
     uint32_t val;

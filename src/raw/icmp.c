@@ -195,6 +195,19 @@ int sn_raw_icmp_parse(int family, const uint8_t *p, size_t len, struct sn_raw_ic
     return 0;
 }
 
+int sn_raw_echo_match(const struct sn_raw_icmp *ic, const struct sn_addr *from,
+                      const struct sn_addr *dst, uint16_t id)
+{
+    size_t alen = dst->family == AF_INET ? 4 : 16;
+    uint8_t echo = dst->family == AF_INET ? SN_IPPROTO_ICMP : SN_IPPROTO_ICMPV6;
+    if (ic->family != dst->family)
+        return 0;
+    if (ic->kind == SN_RAW_ICMP_ECHO_REPLY)
+        return ic->id == id && from->family == dst->family && !memcmp(from->ip, dst->ip, alen);
+    return ic->kind >= SN_RAW_ICMP_UNREACH && ic->q.ok && ic->q.have_l4 && ic->q.proto == echo &&
+           ic->q.icmp_id == id && !memcmp(ic->q.dst, dst->ip, alen);
+}
+
 /* ---- texts ---------------------------------------------------------------------- */
 
 /* iputils ping/ping_common.c pr_icmph() (IPv4) and ping6 print_icmp() (IPv6). */

@@ -86,24 +86,47 @@ int sn_raw_icmp6_filter(int fd, const uint8_t *types, size_t n)
     return setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f)) < 0 ? -errno : 0;
 }
 
+/* ppoll(2) on fds[0..n) for POLLIN: a mask of the fds with events (bit i for
+ * fds[i]: readable, or an error the next receive reports), 0 on timeout, -errno. */
+static int wait_fds(const int *fds, unsigned n, const struct timespec *ts)
+{
+    struct pollfd p[SN_RAW_WAIT_MAX];
+    if (!fds || n == 0 || n > SN_RAW_WAIT_MAX)
+        return -EINVAL;
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    if (ppoll(p, n, ts, NULL) < 0)
+        return -errno;
+    int mask = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (p[i].revents)
+            mask |= 1 << i;
+    return mask;
+}
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+}
+
 int sn_raw_wait(int fd, int timeout_ms)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    int n = poll(&p, 1, timeout_ms);
-    if (n < 0)
-        return -errno;
-    return n > 0;
+    return sn_raw_wait_ns(fd, timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000);
 }
 
 int sn_raw_wait_ns(int fd, int64_t timeout_ns)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000),
-                          .tv_nsec = (long)(timeout_ns % 1000000000)};
-    int n = ppoll(&p, 1, timeout_ns < 0 ? NULL : &ts, NULL);
-    if (n < 0)
-        return -errno;
-    return n > 0;
+    struct timespec ts = ns_to_ts(timeout_ns < 0 ? 0 : (uint64_t)timeout_ns);
+    return wait_fds(&fd, 1, timeout_ns < 0 ? NULL : &ts);
+}
+
+int sn_raw_wait_until(const int *fds, unsigned n, uint64_t deadline_ns)
+{
+    if (deadline_ns == UINT64_MAX)
+        return wait_fds(fds, n, NULL);
+    uint64_t now = sn_now_ns();
+    struct timespec ts = ns_to_ts(deadline_ns > now ? deadline_ns - now : 0);
+    return wait_fds(fds, n, &ts);
 }
 
 /* ---- open ------------------------------------------------------------------ */

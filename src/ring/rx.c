@@ -4,16 +4,14 @@
  * Sources: Documentation/networking/packet_mmap.rst, net/packet/af_packet.c
  * (tpacket_rcv, prb_* block functions), libpcap pcap-linux.c.
  */
-#include <sysnet/ring.h>
-#include <sysnet/sock.h>
+#include "ring_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
-#include <net/if.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,15 +42,10 @@ static void ring_reset(struct sn_ring *r)
 
 /* ---- filters ------------------------------------------------------------- */
 
-static int setsock(int fd, int level, int name, const void *v, socklen_t len)
-{
-    return setsockopt(fd, level, name, v, len) < 0 ? -errno : 0;
-}
-
 static int detach_filter(int fd)
 {
     int one = 1;
-    int rc = setsock(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof(one));
+    int rc = ring_setsock(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof(one));
     return rc == -ENOENT ? 0 : rc; /* no filter attached: nothing to do */
 }
 
@@ -61,7 +54,7 @@ static int attach_reject_all(int fd)
 {
     struct sock_filter ret0 = BPF_STMT(BPF_RET | BPF_K, 0);
     struct sock_fprog fp = {.len = 1, .filter = &ret0};
-    return setsock(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
+    return ring_setsock(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
 }
 
 /* Attach prog with its accept values clamped to snaplen, so that the kernel copies
@@ -111,7 +104,7 @@ static int attach_filter(int fd, const struct sock_filter *prog, unsigned len, u
         fp.len = (unsigned short)n;
         fp.filter = copy;
     }
-    int rc = setsock(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
+    int rc = ring_setsock(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp));
     free(copy);
     return rc;
 }
@@ -149,16 +142,6 @@ static int check_opts(const struct sn_ring_opts *o, uint32_t *bs, uint32_t *bc, 
     return check_filter_args(o->filter, o->filter_len);
 }
 
-static int if_hatype(int fd, const char *ifname)
-{
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
-        return -errno;
-    return ifr.ifr_hwaddr.sa_family;
-}
-
 static int sock_error(int fd)
 {
     int err = 0;
@@ -171,7 +154,8 @@ static int sock_error(int fd)
 int sn_ring_open(struct sn_ring *r, const struct sn_ring_opts *o)
 {
     uint32_t bs, bc, fs;
-    int rc, fd;
+    int rc, fd, ifindex;
+    uint8_t *map;
     if (!r)
         return -EINVAL;
     ring_reset(r);
@@ -179,26 +163,16 @@ int sn_ring_open(struct sn_ring *r, const struct sn_ring_opts *o)
         return -EINVAL;
     if ((rc = check_opts(o, &bs, &bc, &fs)) < 0)
         return rc;
-    int ifindex = sn_sock_ifindex(o->ifname);
-    if (ifindex < 0)
-        return ifindex;
-
-    /* Protocol 0: the socket is hooked to no device until bind(), so nothing
-     * reaches it before the filter and ring are in place (packet_create()
-     * registers a hook at once for a non-zero protocol, on every interface). */
-    fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if ((rc = if_hatype(fd, o->ifname)) < 0)
-        goto fail_fd;
-    r->hatype = (uint16_t)rc;
+    /* protocol 0 until bind: nothing arrives before the filter and the ring */
+    if ((fd = ring_socket(o->ifname, &ifindex, &r->hatype)) < 0)
+        return fd;
 
     int ver = TPACKET_V3;
-    if ((rc = setsock(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver))) < 0)
+    if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver))) < 0)
         goto fail_fd;
     if (o->flags & SN_RING_NO_OUTGOING) {
         int one = 1;
-        if ((rc = setsock(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one))) < 0)
+        if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one))) < 0)
             goto fail_fd;
     }
     /* The filter goes on before bind, so the first packet is filtered already. A
@@ -221,24 +195,11 @@ int sn_ring_open(struct sn_ring *r, const struct sn_ring_opts *o)
         .tp_sizeof_priv = 0,
         .tp_feature_req_word = (o->flags & SN_RING_RXHASH) ? TP_FT_REQ_FILL_RXHASH : 0,
     };
-    if ((rc = setsock(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req))) < 0)
+    if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req))) < 0)
         goto fail_fd;
     size_t len = (size_t)bs * bc;
-    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        rc = -errno;
+    if ((rc = ring_map_bind(fd, len, ifindex, htons(ETH_P_ALL), &map)) < 0)
         goto fail_fd;
-    }
-
-    struct sockaddr_ll sll;
-    memset(&sll, 0, sizeof(sll));
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_ALL);
-    sll.sll_ifindex = ifindex;
-    if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-        rc = -errno;
-        goto fail_map;
-    }
     /* packet_do_bind() on an interface that is down succeeds but sets sk_err. */
     if ((rc = sock_error(fd)) != 0) {
         rc = -rc;
@@ -249,7 +210,7 @@ int sn_ring_open(struct sn_ring *r, const struct sn_ring_opts *o)
         memset(&mr, 0, sizeof(mr));
         mr.mr_ifindex = ifindex;
         mr.mr_type = PACKET_MR_PROMISC;
-        if ((rc = setsock(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr))) < 0)
+        if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr))) < 0)
             goto fail_map;
     }
     if (o->fanout_mode != SN_RING_FANOUT_NONE) {
@@ -258,7 +219,7 @@ int sn_ring_open(struct sn_ring *r, const struct sn_ring_opts *o)
         if (o->flags & SN_RING_NO_OUTGOING)
             hi |= PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
         int arg = (int)((uint32_t)o->fanout_group | ((uint32_t)hi << 16));
-        if ((rc = setsock(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg))) < 0)
+        if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg))) < 0)
             goto fail_map;
         if ((rc = attach_filter(fd, o->filter, o->filter_len, o->snaplen)) < 0)
             goto fail_map;

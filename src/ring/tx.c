@@ -5,8 +5,7 @@
  * Sources: Documentation/networking/packet_mmap.rst ("Transmission process"),
  * net/packet/af_packet.c (tpacket_snd, tpacket_parse_header, tpacket_destruct_skb).
  */
-#include <sysnet/ring.h>
-#include <sysnet/sock.h>
+#include "ring_int.h"
 
 #include <errno.h>
 #include <linux/if_ether.h>
@@ -42,18 +41,6 @@ static inline uint32_t next_idx(const struct sn_txring *t, uint32_t i)
     return i + 1 == t->frame_count ? 0 : i + 1;
 }
 
-static int setsock(int fd, int level, int name, const void *v, socklen_t len)
-{
-    return setsockopt(fd, level, name, v, len) < 0 ? -errno : 0;
-}
-
-static int if_ioctl(int fd, const char *ifname, unsigned long req, struct ifreq *ifr)
-{
-    memset(ifr, 0, sizeof(*ifr));
-    strncpy(ifr->ifr_name, ifname, IFNAMSIZ - 1);
-    return ioctl(fd, req, ifr) < 0 ? -errno : 0;
-}
-
 /* ---- open / close -------------------------------------------------------- */
 
 static int check_opts(const struct sn_txring_opts *o, uint32_t *fs, uint32_t *fc, uint32_t *bs)
@@ -85,7 +72,9 @@ int sn_txring_open(struct sn_txring *t, const struct sn_txring_opts *o)
 {
     uint32_t fs, fc, bs;
     struct ifreq ifr;
-    int rc, fd;
+    int rc, fd, ifindex;
+    uint16_t hatype;
+    uint8_t *map;
     if (!t)
         return -EINVAL;
     tx_reset(t);
@@ -93,20 +82,12 @@ int sn_txring_open(struct sn_txring *t, const struct sn_txring_opts *o)
         return -EINVAL;
     if ((rc = check_opts(o, &fs, &fc, &bs)) < 0)
         return rc;
-    int ifindex = sn_sock_ifindex(o->ifname);
-    if (ifindex < 0)
-        return ifindex;
-
-    fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: never receives */
-    if (fd < 0)
-        return -errno;
-    if ((rc = if_ioctl(fd, o->ifname, SIOCGIFHWADDR, &ifr)) < 0)
-        goto fail_fd;
-    uint16_t hatype = ifr.ifr_hwaddr.sa_family;
-    if ((rc = if_ioctl(fd, o->ifname, SIOCGIFMTU, &ifr)) < 0)
+    if ((fd = ring_socket(o->ifname, &ifindex, &hatype)) < 0) /* protocol 0: never receives */
+        return fd;
+    if ((rc = ring_if_ioctl(fd, o->ifname, SIOCGIFMTU, &ifr)) < 0)
         goto fail_fd;
     uint32_t mtu = (uint32_t)ifr.ifr_mtu;
-    if ((rc = if_ioctl(fd, o->ifname, SIOCGIFFLAGS, &ifr)) < 0)
+    if ((rc = ring_if_ioctl(fd, o->ifname, SIOCGIFFLAGS, &ifr)) < 0)
         goto fail_fd;
     if (!(ifr.ifr_flags & IFF_UP)) { /* tpacket_snd() would say -ENETDOWN at each flush */
         rc = -ENETDOWN;
@@ -114,35 +95,24 @@ int sn_txring_open(struct sn_txring *t, const struct sn_txring_opts *o)
     }
 
     int ver = TPACKET_V2, one = 1;
-    if ((rc = setsock(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver))) < 0)
+    if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver))) < 0)
         goto fail_fd;
     /* Without PACKET_LOSS a frame the kernel refuses is marked TP_STATUS_WRONG_FORMAT
      * and the kernel stops at it on every later send: the ring is wedged. With it,
      * the frame is dropped and set back to AVAILABLE (tpacket_snd, tpacket_error). */
-    if ((rc = setsock(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one))) < 0)
+    if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_LOSS, &one, sizeof(one))) < 0)
         goto fail_fd;
     if ((o->flags & SN_TXRING_QDISC_BYPASS) &&
-        (rc = setsock(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one))) < 0)
+        (rc = ring_setsock(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one))) < 0)
         goto fail_fd;
     struct tpacket_req req = {
         .tp_block_size = bs, .tp_block_nr = fc / (bs / fs), .tp_frame_size = fs, .tp_frame_nr = fc};
-    if ((rc = setsock(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req))) < 0)
+    if ((rc = ring_setsock(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req))) < 0)
         goto fail_fd;
     size_t len = (size_t)bs * req.tp_block_nr;
-    void *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED) {
-        rc = -errno;
+    /* protocol 0: no receive hook; skb->protocol is parsed from the frame */
+    if ((rc = ring_map_bind(fd, len, ifindex, 0, &map)) < 0)
         goto fail_fd;
-    }
-    struct sockaddr_ll sll;
-    memset(&sll, 0, sizeof(sll));
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = 0; /* no receive hook; skb->protocol is parsed from the frame */
-    sll.sll_ifindex = ifindex;
-    if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-        rc = -errno;
-        goto fail_map;
-    }
 
     /* Link header length the kernel expects (dev->hard_header_len): Ethernet and
      * loopback have 14, header-less devices 0. */
@@ -164,8 +134,6 @@ int sn_txring_open(struct sn_txring *t, const struct sn_txring_opts *o)
     t->mtu = mtu;
     return 0;
 
-fail_map:
-    munmap(map, len);
 fail_fd:
     close(fd);
     tx_reset(t);
@@ -213,11 +181,24 @@ int sn_txring_reclaim(struct sn_txring *t)
     return (int)t->inflight;
 }
 
+/* Is the newest committed frame still waiting for a send()? tpacket_snd() walks the
+ * ring in order and stops early when the socket's send buffer fills (it then
+ * returns success for what it did send), leaving the rest SEND_REQUEST with
+ * nobody to send them. The newest frame tells: if it is still SEND_REQUEST after
+ * its flush, frames are stranded and need another send(). */
+static int stranded(const struct sn_txring *t)
+{
+    if (!t->inflight)
+        return 0;
+    uint32_t newest = t->head ? t->head - 1 : t->frame_count - 1;
+    return __atomic_load_n(&frame_at(t, newest)->tp_status, __ATOMIC_ACQUIRE) == TP_STATUS_SEND_REQUEST;
+}
+
 int sn_txring_flush(struct sn_txring *t)
 {
     if (!t || !t->map)
         return -EBADF;
-    if (!t->unflushed)
+    if (!t->unflushed && !stranded(t))
         return 0;
     t->st.flushes++;
     /* tpacket_snd() walks the ring from its own head and sends every frame marked
@@ -263,11 +244,11 @@ int sn_txring_frame(struct sn_txring *t, uint8_t **data, int timeout_ms)
         uint32_t us = 20;
         t->st.ring_full++;
         for (;;) {
-            if (t->unflushed) { /* committed but never sent: they will not come back alone */
-                int rc = sn_txring_flush(t);
-                if (rc < 0 && rc != -EAGAIN && rc != -ENOBUFS)
-                    return rc;
-            }
+            /* Committed but not sent (never flushed, or stranded by a partial
+             * flush): they will not come back alone. */
+            int frc = sn_txring_flush(t);
+            if (frc < 0 && frc != -EAGAIN && frc != -ENOBUFS)
+                return frc;
             if (sn_txring_reclaim(t) < (int)t->frame_count)
                 break;
             if (timeout_ms == 0)

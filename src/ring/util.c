@@ -1,21 +1,79 @@
-/* util.c — the ring module's helpers that touch no socket: 802.1Q tag re-insertion
- * for frames whose tag the kernel stripped, the pcap link type of a ring, and the
- * one-line hints a tool prints next to an error.
+/* util.c — the ring module's helpers: the AF_PACKET socket set-up both rings share
+ * (ring_int.h), 802.1Q tag re-insertion for frames whose tag the kernel stripped,
+ * the pcap link type of a ring, and the one-line hints a tool prints next to an
+ * error.
  */
-#include <sysnet/ring.h>
+#include "ring_int.h"
 
+#include <sysnet/sock.h>
 #include <sysnet/wire.h>
 
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #ifndef ARPHRD_RAWIP
 #define ARPHRD_RAWIP 519
 #endif
+
+/* ---- socket set-up shared by rx.c and tx.c ---------------------------------- */
+
+int ring_setsock(int fd, int level, int name, const void *v, socklen_t len)
+{
+    return setsockopt(fd, level, name, v, len) < 0 ? -errno : 0;
+}
+
+int ring_if_ioctl(int fd, const char *ifname, unsigned long req, struct ifreq *ifr)
+{
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, ifname, IFNAMSIZ - 1);
+    return ioctl(fd, req, ifr) < 0 ? -errno : 0;
+}
+
+int ring_socket(const char *ifname, int *ifindex, uint16_t *hatype)
+{
+    struct ifreq ifr;
+    int idx = sn_sock_ifindex(ifname);
+    if (idx < 0)
+        return idx;
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = ring_if_ioctl(fd, ifname, SIOCGIFHWADDR, &ifr);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    *ifindex = idx;
+    *hatype = ifr.ifr_hwaddr.sa_family;
+    return fd;
+}
+
+int ring_map_bind(int fd, size_t len, int ifindex, uint16_t proto, uint8_t **map)
+{
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED)
+        return -errno;
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof(sll));
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex;
+    if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+        int rc = -errno;
+        munmap(m, len);
+        return rc;
+    }
+    *map = m;
+    return 0;
+}
+
+/* ---- frames, link types, hints ---------------------------------------------- */
 
 /* The kernel moves a received 802.1Q/802.1ad tag out of the frame into skb
  * metadata before packet sockets see it (__netif_receive_skb_core() calls
@@ -82,9 +140,7 @@ int sn_ring_linktype_of(const char *ifname)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* any socket answers; no privilege */
     if (fd < 0)
         return -errno;
-    memset(&ifr, 0, sizeof(ifr));
-    memcpy(ifr.ifr_name, ifname, n);
-    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr) < 0 ? -errno : 0;
+    int rc = ring_if_ioctl(fd, ifname, SIOCGIFHWADDR, &ifr);
     close(fd);
     return rc < 0 ? rc : linktype_of_hatype(ifr.ifr_hwaddr.sa_family);
 }
@@ -95,7 +151,7 @@ const char *sn_ring_hint(int err)
     case EPERM:
     case EACCES:
         return "capturing needs CAP_NET_RAW: run as root or "
-               "`setcap cap_net_raw,cap_net_admin+ep build/sysnet`";
+               "`setcap cap_net_raw+ep build/sysnet`";
     case ENODEV:
         return "no such interface: `ip link` lists them (names are per network namespace)";
     case ENETDOWN:

@@ -7,15 +7,6 @@ cd "$(dirname "$0")/../.."
 . tests/lib.sh
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-expect() { # NAME WANT_RC PATTERN CMD... : exit code and a line of stderr/stdout matching PATTERN
-    local name=$1 want=$2 pat=$3; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$want" ]; then fail "$name" "exit $rc, wanted $want: $(printf '%s' "$out" | head -c 300)"; return; fi
-    if ! printf '%s\n' "$out" | grep -qE -- "$pat"; then fail "$name" "no line matching '$pat' in: $(printf '%s' "$out" | head -c 300)"; return; fi
-    if printf '%s\n' "$out" | grep -qE 'AddressSanitizer|runtime error'; then fail "$name" "sanitizer report"; return; fi
-    pass "$name"
-}
 
 "$SYSNET" lab -q -w "$tmp/demo.pcap" >/dev/null
 n=$("$SYSNET" sniff -r "$tmp/demo.pcap" --count)

@@ -11,15 +11,6 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 
-expect() { # NAME WANT_RC PATTERN CMD...: exit code and an output line matching PATTERN
-    local name=$1 want=$2 pat=$3; shift 3
-    local out rc
-    out=$("$@" 2>&1); rc=$?
-    if [ "$rc" != "$want" ]; then fail "$name" "exit $rc, wanted $want: $(printf '%s' "$out" | head -c 300)"; return; fi
-    if ! printf '%s\n' "$out" | grep -qE -- "$pat"; then fail "$name" "no line matching '$pat' in: $(printf '%s' "$out" | head -c 300)"; return; fi
-    if printf '%s\n' "$out" | grep -qE 'AddressSanitizer|runtime error'; then fail "$name" "sanitizer report"; return; fi
-    pass "$name"
-}
 
 # ---- the command line (no privileges, no packets) ----
 expect scan_help 0 'usage: sysnet scan' "$SYSNET" scan --help

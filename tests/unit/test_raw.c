@@ -10,125 +10,16 @@
  * say skip.
  */
 #include "../harness.h"
+#include "../netns.h"
 #include <sysnet/raw.h>
 #include <sysnet/sock.h>
 #include <sysnet/wire.h>
 
 #include <errno.h>
-#include <grp.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-
-/* ---- helpers: forked children in a private network namespace ------------------ */
-
-static int lo_up(void)
-{
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    memset(&ifr, 0, sizeof(ifr));
-    strcpy(ifr.ifr_name, "lo");
-    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 ? -errno : 0;
-    if (rc == 0) {
-        ifr.ifr_flags = (short)(ifr.ifr_flags | IFF_UP);
-        rc = ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
-    }
-    close(fd);
-    return rc;
-}
-
-struct child_result {
-    int failed, skipped;
-    char msg[512];
-};
-
-enum { CHILD_NETNS = 1, CHILD_NOBODY = 2 };
-
-/* Run body in a forked child (in a new network namespace with lo up, or as
- * nobody without capabilities); its CHECK/SKIP outcome comes back by a pipe. */
-static void in_child(void (*body)(void), int how, unsigned timeout_s)
-{
-    if (geteuid() != 0)
-        SKIP("needs root (CAP_NET_RAW, CAP_SYS_ADMIN for a network namespace)");
-    int p[2];
-    if (pipe(p) < 0) {
-        sn_test_fail(__FILE__, __LINE__, "pipe");
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        sn_test_fail(__FILE__, __LINE__, "fork");
-        return;
-    }
-    if (pid == 0) {
-        struct child_result res;
-        memset(&res, 0, sizeof(res));
-        close(p[0]);
-        alarm(timeout_s);
-        sn_cur_failed = sn_cur_skipped = 0;
-        sn_cur_msg[0] = 0;
-        if (how == CHILD_NETNS && unshare(CLONE_NEWNET) < 0) {
-            sn_cur_skipped = 1;
-            snprintf(sn_cur_msg, sizeof(sn_cur_msg), "unshare(CLONE_NEWNET): %s", strerror(errno));
-        } else if (how == CHILD_NETNS && lo_up() < 0) {
-            sn_test_fail(__FILE__, __LINE__, "cannot bring lo up in the new namespace");
-        } else if (how == CHILD_NOBODY &&
-                   (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-                    setresuid(65534, 65534, 65534) < 0)) {
-            sn_test_fail(__FILE__, __LINE__, "cannot drop to uid/gid 65534");
-        } else {
-            body();
-        }
-        res.failed = sn_cur_failed;
-        res.skipped = sn_cur_skipped;
-        memcpy(res.msg, sn_cur_msg, sizeof(res.msg));
-        if (write(p[1], &res, sizeof(res)) != (ssize_t)sizeof(res))
-            _exit(3);
-        close(p[1]);
-        exit(0); /* exit, not _exit: LeakSanitizer runs in the child too */
-    }
-    close(p[1]);
-    struct child_result res;
-    ssize_t n = read(p[0], &res, sizeof(res));
-    close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (n != (ssize_t)sizeof(res)) {
-        char m[128];
-        if (WIFSIGNALED(status))
-            snprintf(m, sizeof(m), "child killed by signal %d%s", WTERMSIG(status),
-                     WTERMSIG(status) == SIGALRM ? " (watchdog: test hung)" : "");
-        else
-            snprintf(m, sizeof(m), "child exited with %d before reporting", WEXITSTATUS(status));
-        sn_test_fail(__FILE__, __LINE__, m);
-        return;
-    }
-    if (res.failed) {
-        sn_cur_failed = 1;
-        memcpy(sn_cur_msg, res.msg, sizeof(sn_cur_msg));
-        sn_cur_msg[sizeof(sn_cur_msg) - 1] = 0;
-        return;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char m[128];
-        snprintf(m, sizeof(m), "child status %d after passing (a leak report?)", status);
-        sn_test_fail(__FILE__, __LINE__, m);
-        return;
-    }
-    if (res.skipped) {
-        sn_cur_skipped = 1;
-        memcpy(sn_cur_msg, res.msg, sizeof(sn_cur_msg));
-    }
-}
 
 static void addr_lo(struct sn_addr *a, int family)
 {
@@ -297,6 +188,30 @@ SN_TEST(raw_echo_emit_and_parse)
     h.proto = SN_IPPROTO_UDP;
     sn_ipv4_emit(&h, ip, sizeof(ip));
     CHECK_EQ(sn_raw_icmp_parse(AF_INET, ip, 84, &ic), -EPROTONOSUPPORT);
+
+    /* A router's time exceeded quoting the request (its IPv4 header and 8 bytes)
+     * answers it for sn_raw_echo_match: our identifier, to our target. */
+    uint8_t err[128];
+    CHECK_EQ(sn_raw_echo_emit(AF_INET, 0x1234, 7, 0, 56, pkt, sizeof(pkt)), 64);
+    h.proto = SN_IPPROTO_ICMP;
+    sn_ipv4_emit(&h, ip, sizeof(ip));
+    memcpy(ip + 20, pkt, 64);
+    struct sn_icmp4_repr e = {.type = SN_ICMP_TIMXCEED, .data = ip, .data_len = 28};
+    int el = sn_icmp4_emit(&e, err + 20, sizeof(err) - 20);
+    CHECK_EQ(el, 36);
+    struct sn_ipv4_repr eh = {.ttl = 64, .proto = SN_IPPROTO_ICMP, .payload_len = (uint16_t)el,
+                              .src = {198, 18, 0, 254}, .dst = {198, 18, 0, 2}};
+    CHECK_EQ(sn_ipv4_emit(&eh, err, sizeof(err)), 20);
+    CHECK_EQ(sn_raw_icmp_parse(AF_INET, err, 20 + (size_t)el, &ic), 0);
+    struct sn_addr target = {.family = AF_INET, .ip = {198, 18, 0, 1}};
+    struct sn_addr router = {.family = AF_INET, .ip = {198, 18, 0, 254}};
+    CHECK_EQ(sn_raw_echo_match(&ic, &router, &target, 0x1234), 1);
+    CHECK_EQ(ic.q.icmp_seq, 7);
+    CHECK_EQ(sn_raw_echo_match(&ic, &router, &target, 0x1235), 0); /* another prober's */
+    target.ip[3] = 9;
+    CHECK_EQ(sn_raw_echo_match(&ic, &router, &target, 0x1234), 0); /* to another host */
+    target.family = AF_INET6;
+    CHECK_EQ(sn_raw_echo_match(&ic, &router, &target, 0x1234), 0);
 }
 
 /* An ICMP time exceeded from 198.18.1.254 quoting a UDP probe 198.18.1.1:40000 ->
@@ -478,6 +393,7 @@ static void echo_body(int family)
     int r = recv_kind(fd, family, SN_RAW_ICMP_ECHO_REQUEST, 0x4242, buf, sizeof(buf), &ic, &rx);
     CHECK(r > 0);
     CHECK_EQ(rx.hop_limit, 7);
+    CHECK_EQ(sn_raw_echo_match(&ic, &rx.from, &dst, 0x4242), 0); /* our own request is no answer */
     r = recv_kind(fd, family, SN_RAW_ICMP_ECHO_REPLY, 0x4242, buf, sizeof(buf), &ic, &rx);
     CHECK(r > 0);
     CHECK_EQ(r, family == AF_INET ? 84 : 64);
@@ -486,6 +402,8 @@ static void echo_body(int family)
     CHECK_EQ(ic.csum_ok, 1);
     CHECK(sn_addr_is_loopback(&rx.from));
     CHECK_EQ(rx.hop_limit, 64); /* the kernel answers with its default TTL */
+    CHECK_EQ(sn_raw_echo_match(&ic, &rx.from, &dst, 0x4242), 1);
+    CHECK_EQ(sn_raw_echo_match(&ic, &rx.from, &dst, 0x4243), 0); /* another prober's */
     uint64_t ts;
     CHECK_EQ(sn_raw_echo_ts(&ic, &ts), 0);
     CHECK_EQ(ts, t0);
@@ -529,6 +447,23 @@ static void short_buffer_body(void)
     CHECK_EQ(sn_raw_wait(fd, 1000), 1);
     CHECK_EQ(sn_raw_recv(fd, small, sizeof(small), &rx, 0), 40);
     CHECK_EQ(sn_raw_wait(fd, 50), 0);
+
+    /* sn_raw_wait_until: bit i for fds[i]; a deadline already past only looks */
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    int fds[2] = {p[0], fd};
+    uint64_t t0 = sn_now_ns();
+    CHECK_EQ(sn_raw_wait_until(fds, 2, t0 + 50000000), 0);
+    CHECK(sn_now_ns() - t0 >= 40000000); /* it slept toward the deadline */
+    CHECK_EQ(sn_raw_send(fd, pkt, (size_t)n, &dst, -1), n);
+    CHECK_EQ(sn_raw_wait_until(fds, 2, sn_now_ns() + 2000000000), 2);
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    CHECK_EQ(sn_raw_wait_until(fds, 2, 0), 3);
+    CHECK_EQ(sn_raw_wait_until(fds, 1, UINT64_MAX), 1);
+    CHECK_EQ(sn_raw_wait_until(fds, 0, 0), -EINVAL);
+    CHECK_EQ(sn_raw_wait_until(fds, SN_RAW_WAIT_MAX + 1, 0), -EINVAL);
+    close(p[0]);
+    close(p[1]);
     close(fd);
 }
 

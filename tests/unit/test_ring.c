@@ -10,13 +10,13 @@
  * -EPERM path is tested instead.
  */
 #include "../harness.h"
+#include "../netns.h"
 #include <sysnet/ring.h>
 #include <sysnet/sock.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -27,10 +27,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 
-/* ---- helpers: processes and namespaces --------------------------------------- */
+/* ---- helpers: descriptors (namespaces and veth pairs: ../netns.h) ------------- */
 
 static int lowest_free_fd(void)
 {
@@ -38,138 +37,6 @@ static int lowest_free_fd(void)
     if (fd >= 0)
         close(fd);
     return fd;
-}
-
-static int if_flags(const char *name, int set, int clear)
-{
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr) < 0 ? -errno : 0;
-    if (rc == 0 && (set || clear)) {
-        ifr.ifr_flags = (short)((ifr.ifr_flags | set) & ~clear);
-        rc = ioctl(fd, SIOCSIFFLAGS, &ifr) < 0 ? -errno : 0;
-    }
-    close(fd);
-    return rc < 0 ? rc : (ifr.ifr_flags & 0xffff);
-}
-
-struct child_result {
-    int failed, skipped;
-    char msg[512];
-};
-
-/* Run body in a forked child inside a new network namespace with lo up. The
- * child's CHECK/SKIP outcome comes back through a pipe; a crash, a leak report
- * (LeakSanitizer exits non-zero) or the watchdog alarm fails the test. */
-static void in_netns(void (*body)(void), unsigned timeout_s)
-{
-    if (geteuid() != 0)
-        SKIP("needs root (CAP_NET_RAW)");
-    int p[2];
-    if (pipe(p) < 0) {
-        sn_test_fail(__FILE__, __LINE__, "pipe");
-        return;
-    }
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0) {
-        sn_test_fail(__FILE__, __LINE__, "fork");
-        return;
-    }
-    if (pid == 0) {
-        struct child_result res;
-        memset(&res, 0, sizeof(res));
-        close(p[0]);
-        alarm(timeout_s);
-        sn_cur_failed = sn_cur_skipped = 0;
-        sn_cur_msg[0] = 0;
-        if (unshare(CLONE_NEWNET) < 0) {
-            sn_cur_skipped = 1;
-            snprintf(sn_cur_msg, sizeof(sn_cur_msg), "unshare(CLONE_NEWNET): %s", strerror(errno));
-        } else if (if_flags("lo", IFF_UP, 0) < 0) {
-            sn_test_fail(__FILE__, __LINE__, "cannot bring lo up in the new namespace");
-        } else {
-            body();
-        }
-        res.failed = sn_cur_failed;
-        res.skipped = sn_cur_skipped;
-        memcpy(res.msg, sn_cur_msg, sizeof(res.msg));
-        if (write(p[1], &res, sizeof(res)) != (ssize_t)sizeof(res))
-            _exit(3);
-        close(p[1]);
-        exit(0); /* exit, not _exit: LeakSanitizer runs in the child too */
-    }
-    close(p[1]);
-    struct child_result res;
-    ssize_t n = read(p[0], &res, sizeof(res));
-    close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (n != (ssize_t)sizeof(res)) {
-        char m[128];
-        if (WIFSIGNALED(status))
-            snprintf(m, sizeof(m), "child killed by signal %d%s", WTERMSIG(status),
-                     WTERMSIG(status) == SIGALRM ? " (watchdog: test hung)" : "");
-        else
-            snprintf(m, sizeof(m), "child exited with %d before reporting", WEXITSTATUS(status));
-        sn_test_fail(__FILE__, __LINE__, m);
-        return;
-    }
-    if (res.failed) { /* the child's message already says file:line */
-        sn_cur_failed = 1;
-        memcpy(sn_cur_msg, res.msg, sizeof(sn_cur_msg));
-        sn_cur_msg[sizeof(sn_cur_msg) - 1] = 0;
-        return;
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        char m[128];
-        snprintf(m, sizeof(m), "child status %d after passing (a leak report?)", status);
-        sn_test_fail(__FILE__, __LINE__, m);
-        return;
-    }
-    if (res.skipped) {
-        sn_cur_skipped = 1;
-        memcpy(sn_cur_msg, res.msg, sizeof(sn_cur_msg));
-    }
-}
-
-/* A veth pair a <-> b, both up, in the current (private) namespace. IPv6 is
- * turned off first so the kernel sends no router solicitations on it. */
-static int make_veth(const char *a, const char *b)
-{
-    char cmd[256];
-    int fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, "1", 1) != 1) { /* no IPv6: fine */
-        }
-        close(fd);
-    }
-    snprintf(cmd, sizeof(cmd),
-             "ip link add %s type veth peer name %s >/dev/null 2>&1 && "
-             "ip link set %s up >/dev/null 2>&1 && ip link set %s up >/dev/null 2>&1",
-             a, b, a, b);
-    int rc = system(cmd);
-    return rc == 0 ? 0 : -1;
-}
-
-static int mac_of(const char *name, uint8_t mac[6])
-{
-    struct ifreq ifr;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr) < 0 ? -errno : 0;
-    close(fd);
-    if (rc == 0)
-        memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    return rc;
 }
 
 /* ---- helpers: UDP on 127.0.0.1 ------------------------------------------------ */
@@ -385,7 +252,7 @@ SN_TEST(ring_hint_lines)
     const char *h = sn_ring_hint(-EPERM);
     CHECK(h != NULL);
     CHECK_STR(h, "capturing needs CAP_NET_RAW: run as root or "
-                 "`setcap cap_net_raw,cap_net_admin+ep build/sysnet`");
+                 "`setcap cap_net_raw+ep build/sysnet`");
     CHECK(sn_ring_hint(EPERM) == h);
     CHECK(sn_ring_hint(-EACCES) == h);
     CHECK(strchr(h, '\n') == NULL);
@@ -412,8 +279,7 @@ static void eperm_body(void)
 
 static void eperm_dropped_body(void)
 {
-    /* setuid from 0 to 65534 clears the permitted and effective capability sets. */
-    if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0) {
+    if (drop_to_nobody() < 0) {
         sn_test_fail(__FILE__, __LINE__, "cannot drop to uid 65534");
         return;
     }
@@ -1078,28 +944,59 @@ static void fanout_send(int *ok)
         close(rx);
 }
 
+/* The ring options of a fanout member on lo. */
+static struct sn_ring_opts fanout_opts(uint16_t group, uint16_t mode)
+{
+    struct sn_ring_opts o = lo_opts();
+    o.fanout_group = group;
+    o.fanout_mode = mode;
+    return o;
+}
+
+/* Open a with *oa and b with *ob (two members of one group: a joins first), send
+ * our flows (fanout_send) and read what each got into *f (ring a counts as 1,
+ * ring b as 2), each until idle for idle_ms. The caller closes a and b. */
+static void fanout_run(struct sn_ring *a, const struct sn_ring_opts *oa, struct sn_ring *b,
+                       const struct sn_ring_opts *ob, int idle_ms, struct fan_seen *f)
+{
+    int ok;
+    CHECK_EQ(sn_ring_open(a, oa), 0);
+    CHECK_EQ(sn_ring_open(b, ob), 0);
+    fanout_send(&ok);
+    CHECK(ok);
+    memset(f, 0, sizeof(*f));
+    f->cur = 1;
+    CHECK(drain_ring(a, idle_ms, PORT_A, NULL, fan_mark, f) >= 0);
+    f->cur = 2;
+    CHECK(drain_ring(b, idle_ms, PORT_A, NULL, fan_mark, f) >= 0);
+}
+
+/* The fewest and the most times one of our packets was seen, over both rings. */
+static void fan_times_seen(const struct fan_seen *f, unsigned *least, unsigned *most)
+{
+    *least = UINT32_MAX;
+    *most = 0;
+    for (int fl = 0; fl < FLOWS; fl++)
+        for (int s = 0; s < PER_FLOW; s++)
+            for (int d = 0; d < 2; d++) {
+                *least = SN_MIN(*least, f->n[fl][s][d]);
+                *most = SN_MAX(*most, f->n[fl][s][d]);
+            }
+}
+
 static void rx_fanout_hash_body(void)
 {
     struct sn_ring a, b;
-    struct sn_ring_opts o = lo_opts();
-    o.fanout_group = 42;
-    o.fanout_mode = SN_RING_FANOUT_HASH;
-    CHECK_EQ(sn_ring_open(&a, &o), 0);
-    CHECK_EQ(sn_ring_open(&b, &o), 0);
-    int ok;
-    fanout_send(&ok);
-    CHECK(ok);
+    struct sn_ring_opts o = fanout_opts(42, SN_RING_FANOUT_HASH);
     static struct fan_seen f;
-    memset(&f, 0, sizeof(f));
-    f.cur = 1;
-    CHECK(drain_ring(&a, 150, PORT_A, NULL, fan_mark, &f) >= 0);
-    f.cur = 2;
-    CHECK(drain_ring(&b, 150, PORT_A, NULL, fan_mark, &f) >= 0);
+    fanout_run(&a, &o, &b, &o, 150, &f);
+    if (sn_cur_failed)
+        return;
     CHECK_EQ(f.bad, 0);
-    for (int fl = 0; fl < FLOWS; fl++)
-        for (int s = 0; s < PER_FLOW; s++)
-            for (int d = 0; d < 2; d++)
-                CHECK_EQ(f.n[fl][s][d], 1); /* together: every packet exactly once */
+    unsigned least, most;
+    fan_times_seen(&f, &least, &most);
+    CHECK_EQ(least, 1); /* together: every packet exactly once */
+    CHECK_EQ(most, 1);
     CHECK_EQ(f.split, 0);                   /* a flow stays on one ring */
     CHECK(f.count[1] > 0 && f.count[2] > 0); /* and the flows are spread */
     CHECK_EQ(f.count[1] + f.count[2], 2 * FLOWS * PER_FLOW);
@@ -1111,20 +1008,11 @@ SN_TEST(rx_fanout_hash_splits_flows_exactly_once) { in_netns(rx_fanout_hash_body
 static void rx_fanout_lb_body(void)
 {
     struct sn_ring a, b;
-    struct sn_ring_opts o = lo_opts();
-    o.fanout_group = 7;
-    o.fanout_mode = SN_RING_FANOUT_LB;
-    CHECK_EQ(sn_ring_open(&a, &o), 0);
-    CHECK_EQ(sn_ring_open(&b, &o), 0);
-    int ok;
-    fanout_send(&ok);
-    CHECK(ok);
+    struct sn_ring_opts o = fanout_opts(7, SN_RING_FANOUT_LB);
     static struct fan_seen f;
-    memset(&f, 0, sizeof(f));
-    f.cur = 1;
-    CHECK(drain_ring(&a, 150, PORT_A, NULL, fan_mark, &f) >= 0);
-    f.cur = 2;
-    CHECK(drain_ring(&b, 150, PORT_A, NULL, fan_mark, &f) >= 0);
+    fanout_run(&a, &o, &b, &o, 150, &f);
+    if (sn_cur_failed)
+        return;
     CHECK_EQ(f.count[1] + f.count[2], 2 * FLOWS * PER_FLOW);
     /* round robin: half each */
     CHECK(f.count[1] >= FLOWS * PER_FLOW - 2 && f.count[1] <= FLOWS * PER_FLOW + 2);
@@ -1142,26 +1030,19 @@ static void rx_fanout_rollover_body(void)
     struct sn_ring_opts big = small;
     big.block_size = 64 * 1024;
     big.block_count = 8;
-    CHECK_EQ(sn_ring_open(&a, &small), 0); /* the first member: filled first */
-    CHECK_EQ(sn_ring_open(&b, &big), 0);
-    int ok;
-    fanout_send(&ok); /* 320 packets; a holds ~50 */
-    CHECK(ok);
     static struct fan_seen f;
-    memset(&f, 0, sizeof(f));
-    f.cur = 1;
-    CHECK(drain_ring(&a, 100, PORT_A, NULL, fan_mark, &f) >= 0);
-    f.cur = 2;
-    CHECK(drain_ring(&b, 100, PORT_A, NULL, fan_mark, &f) >= 0);
+    /* a, the first member, is filled first: it holds ~50 of the 320 packets */
+    fanout_run(&a, &small, &b, &big, 100, &f);
+    if (sn_cur_failed)
+        return;
     struct sn_ring_stats sa, sb;
     CHECK_EQ(sn_ring_stats(&a, &sa), 0);
     CHECK_EQ(sn_ring_stats(&b, &sb), 0);
     CHECK(f.count[1] > 0);
     CHECK(f.count[2] > 0); /* a full: the rest rolled over to b */
-    for (int fl = 0; fl < FLOWS; fl++)
-        for (int s = 0; s < PER_FLOW; s++)
-            for (int d = 0; d < 2; d++)
-                CHECK(f.n[fl][s][d] <= 1); /* never twice */
+    unsigned least, most;
+    fan_times_seen(&f, &least, &most);
+    CHECK(most <= 1); /* never twice */
     CHECK_EQ(f.count[1] + f.count[2] + sa.drops + sb.drops, 2 * FLOWS * PER_FLOW);
     sn_ring_close(&a);
     sn_ring_close(&b);
@@ -1183,18 +1064,14 @@ static void rx_fanout_modes_body(void)
     int fd0 = lowest_free_fd();
     for (size_t i = 0; i < SN_COUNTOF(m); i++) {
         struct sn_ring r;
-        struct sn_ring_opts o = lo_opts();
-        o.fanout_group = (uint16_t)(100 + i);
-        o.fanout_mode = m[i].mode;
+        struct sn_ring_opts o = fanout_opts((uint16_t)(100 + i), m[i].mode);
         o.fanout_flags = m[i].flags;
         CHECK_EQ(sn_ring_open(&r, &o) * 100 + (int)i, 0 * 100 + (int)i);
         sn_ring_close(&r);
     }
     /* one group, two modes: the kernel refuses the second, which leaves nothing behind */
     struct sn_ring a, b;
-    struct sn_ring_opts o = lo_opts();
-    o.fanout_group = 200;
-    o.fanout_mode = SN_RING_FANOUT_HASH;
+    struct sn_ring_opts o = fanout_opts(200, SN_RING_FANOUT_HASH);
     CHECK_EQ(sn_ring_open(&a, &o), 0);
     o.fanout_mode = SN_RING_FANOUT_LB;
     CHECK_EQ(sn_ring_open(&b, &o), -EINVAL);
@@ -1209,9 +1086,7 @@ SN_TEST(rx_fanout_modes_and_flags_open) { in_netns(rx_fanout_modes_body, 30); }
 static void rx_fanout_no_outgoing_body(void)
 {
     struct sn_ring a, b;
-    struct sn_ring_opts o = lo_opts();
-    o.fanout_group = 11;
-    o.fanout_mode = SN_RING_FANOUT_HASH;
+    struct sn_ring_opts o = fanout_opts(11, SN_RING_FANOUT_HASH);
     o.flags = SN_RING_NO_OUTGOING;
     int rc = sn_ring_open(&a, &o);
     if (rc == -EINVAL)
@@ -1364,6 +1239,37 @@ static void tx_full_body(void)
     sn_txring_close(&t);
 }
 SN_TEST(tx_ring_full_flushes_and_waits) { in_netns(tx_full_body, 20); }
+
+/* A flush that fills the socket's send buffer part way: the kernel sends what fits,
+ * returns success, and leaves the other frames SEND_REQUEST. A slow qdisc (tbf at
+ * 8 Mbit/s) holds the sent ones, so one send() cannot take all 400; drain must
+ * send again until every frame is out (it used to time out with frames stranded). */
+static void tx_partial_flush_body(void)
+{
+    uint8_t dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (make_veth(VA, VB) < 0)
+        SKIP("needs iproute2 (`ip link add ... type veth`)");
+    if (system("tc qdisc add dev " VA " root tbf rate 8mbit burst 16kb latency 2s 2>/dev/null") != 0)
+        SKIP("no tbf qdisc here (tc qdisc add ... tbf)");
+    struct sn_txring t;
+    struct sn_txring_opts to = {.ifname = VA, .frame_count = 512};
+    CHECK_EQ(sn_txring_open(&t, &to), 0);
+    int small = 64 * 1024; /* a small send buffer: the partial flush happens sooner */
+    setsockopt(sn_txring_fd(&t), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    for (uint32_t i = 0; i < 400; i++) {
+        uint8_t *d;
+        CHECK(sn_txring_frame(&t, &d, 0) > 0);
+        CHECK_EQ(sn_txring_commit(&t, make_frame(d, 1000, dst, i)), 0);
+    }
+    CHECK_EQ(sn_txring_flush(&t), 0);
+    CHECK_EQ(sn_txring_drain(&t, 10000), 0); /* 400 kB at 8 Mbit/s: about 0.4 s */
+    struct sn_txring_stats ts;
+    CHECK_EQ(sn_txring_stats(&t, &ts), 0);
+    CHECK_EQ(ts.completed, 400);
+    CHECK(ts.flushes >= 2); /* it did take more than one send() */
+    sn_txring_close(&t);
+}
+SN_TEST(tx_ring_partial_flush_is_resent) { in_netns(tx_partial_flush_body, 30); }
 
 static void tx_len_body(void)
 {
@@ -1586,9 +1492,7 @@ static void fanout_join_body(void)
     int dups = 0, total = 0;
     for (int round = 0; round < 20 && !dups; round++) {
         struct sn_ring a, c;
-        struct sn_ring_opts o = lo_opts();
-        o.fanout_group = (uint16_t)(300 + round);
-        o.fanout_mode = SN_RING_FANOUT_LB;
+        struct sn_ring_opts o = fanout_opts((uint16_t)(300 + round), SN_RING_FANOUT_LB);
         CHECK_EQ(sn_ring_open(&a, &o), 0);
         struct blaster b = {.fd = udp_on(0), .limit = 20000};
         CHECK(b.fd >= 0);

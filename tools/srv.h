@@ -1,0 +1,73 @@
+/* tools/srv.h — what `sysnet echo` and `sysnet serve` share: the listener, the
+ * worker processes (SO_REUSEPORT), the connections (streams with backpressure),
+ * SIGINT/SIGTERM handling with a graceful close of every connection, and the
+ * statistics lines. A protocol gives an on_read callback and a per-connection size. */
+#ifndef SYSNET_TOOLS_SRV_H
+#define SYSNET_TOOLS_SRV_H
+
+#include <sysnet/loop.h>
+#include <sysnet/stream.h>
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct srv;
+
+/* One connection; a protocol's own state follows it (srv_opts.conn_size bytes in all). */
+struct srv_conn {
+    struct sn_stream s;          /* s.data points back here */
+    struct srv *srv;
+    struct srv_conn *prev, *next;
+};
+
+/* Counters of this process, for the protocol to add to. */
+struct srv_counters {
+    uint64_t conns, peak, closed, bytes_in, bytes_out, requests, datagrams;
+};
+
+struct srv_opts {
+    const char *name;            /* "echo": messages say "sysnet echo[worker]: ..." */
+    struct sn_addr addr;
+    int backend;                 /* enum sn_backend, 0 = auto */
+    unsigned workers;            /* processes, >= 1 */
+    int quiet, stats;
+    size_t high_water;           /* 0: the stream's default */
+    size_t conn_size;            /* sizeof the protocol's struct, which starts with struct srv_conn */
+    sn_stream_read_cb on_read;   /* the protocol */
+    void (*on_free)(struct srv_conn *c); /* the protocol's own cleanup, before c is freed; or NULL */
+    int udp;                     /* UDP instead of TCP: on_datagrams gets each batch */
+    void (*on_datagrams)(struct sn_udp *u, struct sn_batch *b, int n, struct srv_counters *ctr);
+};
+
+struct srv_counters *srv_counters(struct srv_conn *c);
+/* Close a connection gracefully (flush, FIN) or at once (RST); it is freed after. */
+void srv_conn_close(struct srv_conn *c);
+void srv_conn_abort(struct srv_conn *c);
+
+/* The options every server has, for getopt_long: add SRV_LONGOPTS to the table and
+ * SRV_SHORTOPTS to the short string; srv_option() handles their codes: 0 done, 1 not
+ * one of them, or an exit code (2) after a usage message. */
+enum { SRV_O_HIGH = 300, SRV_O_STATS };
+#define SRV_SHORTOPTS "l:b:w:q"
+#define SRV_LONGOPTS                                                                                  \
+    {"listen", required_argument, NULL, 'l'}, {"backend", required_argument, NULL, 'b'},              \
+        {"workers", required_argument, NULL, 'w'}, {"high-water", required_argument, NULL, SRV_O_HIGH}, \
+        {"stats", no_argument, NULL, SRV_O_STATS}
+#define SRV_HELP                                                                                       \
+    "  -l, --listen ADDR:PORT  address to listen on (127.0.0.1:7000, [::1]:7000; port 0: any)\n"       \
+    "  -b, --backend B         epoll (default), uring or poll ($SN_LOOP_BACKEND too)\n"                \
+    "  -w, --workers N         N processes, each with its own loop and SO_REUSEPORT listener\n"        \
+    "                          (1..64; default 1)\n"                                                   \
+    "      --high-water BYTES  write queue per connection above which reading from that\n"           \
+    "                          client pauses until it drains (default 1048576)\n"                      \
+    "      --stats             a line on stderr every second: connections, peak, bytes, memory\n"     \
+    "  -q                      no start/stop lines\n"
+int srv_option(struct srv_opts *o, const char **listen_at, int c, const char *arg);
+/* After the options: -1 to go on, or an exit code (2) after a usage message. */
+int srv_check(struct srv_opts *o, const char *listen_at);
+
+/* Run until SIGINT/SIGTERM: the process exit code. */
+int srv_run(const struct srv_opts *o);
+
+#endif
