@@ -36,7 +36,8 @@ if ls "$BUILD"/fuzz/fuzz_* >/dev/null 2>&1; then
     for f in "$BUILD"/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         n=$(basename "$f"); tmp=$(mktemp -d)
-        if out=$("$f" -max_total_time="${FUZZ_SMOKE_TIME:-4}" -timeout=5 -rss_limit_mb=2048 "$tmp" fuzz/corpus/"$n" 2>&1); then
+        seeds=(); [ -d fuzz/corpus/"$n" ] && seeds=(fuzz/corpus/"$n") # a target without seeds starts empty
+        if out=$("$f" -max_total_time="${FUZZ_SMOKE_TIME:-4}" -timeout=5 -rss_limit_mb=2048 "$tmp" "${seeds[@]}" 2>&1); then
             echo "ok   fuzz_smoke_$n ($(printf '%s\n' "$out" | grep -oE '^Done [0-9]+ runs' | tail -1))" | tee -a "$log"
         else
             printf '%s\n' "$out" | tail -30

@@ -76,6 +76,13 @@ void sn_loop_update_time(struct sn_loop *l);
 /* The poller underneath (to register fds the loop does not know about is an error:
  * use sn_io). The backend in use: sn_poller_backend(sn_loop_poller(l)). */
 struct sn_poller *sn_loop_poller(struct sn_loop *l);
+/* The loop's shared receive buffers: a group of SN_LOOP_RGROUP_COUNT buffers of
+ * SN_LOOP_RGROUP_SIZE bytes (poller.h's provided buffers), made on first use and
+ * closed with the loop; streams on io_uring receive into it, so an idle connection
+ * holds no buffer. NULL if it cannot be made (-ENOMEM, a kernel without buffer rings). */
+#define SN_LOOP_RGROUP_COUNT 2048u
+#define SN_LOOP_RGROUP_SIZE  16384u
+struct sn_bufgroup *sn_loop_bufgroup(struct sn_loop *l);
 /* Active handles (a handle counts while started; sn_handle_unref-like: none). */
 unsigned sn_loop_alive(const struct sn_loop *l);
 

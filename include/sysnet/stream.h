@@ -81,8 +81,16 @@ struct sn_stream {
     struct sn_stream_chunk *head, *tail;
     size_t queued;              /* bytes in the write queue */
     size_t head_off;            /* bytes of head already sent */
+    size_t inflight;            /* io_uring: bytes of head given to the send in flight */
     unsigned state;             /* reading, eof, shutdown asked/done, closing, above high water... */
     int err;
+    /* io_uring: a multishot recv into the loop's buffer group; what arrives while
+     * reading is stopped waits here (a cancel races with arrivals) */
+    struct sn_bufgroup *group;
+    uint8_t *stash;
+    size_t stash_len, stash_cap;
+    int stash_end;              /* EOF (0) or error (< 0) after the stash; 1 = none */
+    struct sn_defer kick;       /* delivers the stash after read_start */
 };
 
 /* Adopt a connected (or accepted) TCP socket; it is made non-blocking. opts may be

@@ -89,6 +89,8 @@ int sn_loop_close(struct sn_loop *l)
     /* The pool first: a thread may still be inside sn_async_send, i.e. in the
      * poller's wake, right after handing back its last result. */
     snl_pool_fini(l);
+    sn_bufgroup_close(l->rgroup); /* every recv on it has completed: nothing is active */
+    snl_stream_cache_flush();
     if (l->sigfd >= 0) {
         sn_poller_del(l->poller, l->sigfd);
         close(l->sigfd);
@@ -114,6 +116,13 @@ void sn_loop_update_time(struct sn_loop *l)
 struct sn_poller *sn_loop_poller(struct sn_loop *l)
 {
     return l ? l->poller : NULL;
+}
+
+struct sn_bufgroup *sn_loop_bufgroup(struct sn_loop *l)
+{
+    if (l && !l->rgroup && sn_bufgroup_open(l->poller, &l->rgroup, SN_LOOP_RGROUP_COUNT, SN_LOOP_RGROUP_SIZE) < 0)
+        l->rgroup = NULL;
+    return l ? l->rgroup : NULL;
 }
 
 unsigned sn_loop_alive(const struct sn_loop *l)

@@ -74,6 +74,7 @@ struct snl_pool {
 
 struct sn_loop {
     struct sn_poller *poller;
+    struct sn_bufgroup *rgroup;   /* sn_loop_bufgroup: made on first use, closed with the loop */
     uint64_t now;             /* cached CLOCK_MONOTONIC, ns */
     int stop;                 /* sn_loop_stop was called */
     int running;              /* inside sn_loop_run (which is not re-entrant) */
@@ -132,5 +133,8 @@ void snl_timers_fini(struct sn_loop *l);
 /* pool.c */
 int snl_pool_init(struct sn_loop *l, unsigned threads); /* mutex and condvar; no thread yet */
 void snl_pool_fini(struct sn_loop *l);   /* joins the threads; nothing may be pending */
+
+/* stream.c: give the per-thread write-chunk cache back to malloc (sn_loop_close). */
+void snl_stream_cache_flush(void);
 
 #endif

@@ -1,9 +1,20 @@
 /* src/loop/stream.c — TCP streams, listeners, connectors and UDP endpoints on the
- * loop (include/sysnet/stream.h). Readiness-driven on every backend: an sn_io
- * watcher in level-triggered mode whose interest is exactly what the stream needs
- * now (SN_READ while reading, SN_WRITE while the write queue holds bytes), so an
- * idle connection costs no wake-ups and no system calls. */
+ * loop (include/sysnet/stream.h). Two engines behind one API:
+ *
+ *  readiness (epoll, poll): an sn_io watcher in level-triggered mode whose interest
+ *  is exactly what the stream needs now (SN_READ while reading, SN_WRITE while the
+ *  write queue holds bytes), so an idle connection costs no wake-ups and no system
+ *  calls; reads and writes are recv/sendmsg until EAGAIN.
+ *
+ *  completion (io_uring): one multishot recv per stream into the loop's shared
+ *  buffer group (sn_loop_bufgroup), and writes queued and sent by one send
+ *  operation at a time; every stream's operations go to the kernel in the loop's
+ *  one io_uring_enter per iteration, so a message costs no system call of its own.
+ *  The price is a copy of each write into the queue, and care at close: the
+ *  stream lives until its operations have completed (cancelled ones included). */
 #include <sysnet/stream.h>
+
+#include "loop_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,11 +50,62 @@ enum {
     ST_CLOSING = 0x10,   /* sn_stream_close: flushing, then close */
     ST_HIGH = 0x20,      /* a write returned 1: on_drain owed at low water */
     ST_CLOSED = 0x40,    /* fd closed, on_closed queued */
+    ST_URING = 0x80,     /* the completion engine */
+    ST_RECV_ON = 0x100,  /* uring: the multishot recv is in flight */
+    ST_SEND_ON = 0x200,  /* uring: a send is in flight */
+    ST_CANCEL = 0x400,   /* uring: the recv's cancel was asked */
+    ST_DONE = 0x800,     /* on_closed queued (after the last operation completed) */
 };
 
 /* One read buffer per thread: a loop runs on one thread and on_read's data lives
  * only during the call, so every stream of the thread can share it. */
 static _Thread_local uint8_t rbuf[READ_BUF];
+
+/* Write-queue chunks of the minimum size are recycled through a small per-thread
+ * cache: an echo-like stream queues and frees one per message, and malloc/free of
+ * 16 KiB is most of that cost. Idle streams hold none. */
+#define CHUNK_CACHE 64
+static _Thread_local struct sn_stream_chunk *chunk_cache;
+static _Thread_local unsigned chunk_cached;
+
+static struct sn_stream_chunk *chunk_new(size_t cap)
+{
+    struct sn_stream_chunk *c;
+    if (cap == CHUNK_MIN && chunk_cache) {
+        c = chunk_cache;
+        chunk_cache = c->next;
+        chunk_cached--;
+    } else if (!(c = malloc(sizeof(*c) + cap))) {
+        return NULL;
+    }
+    c->next = NULL;
+    c->len = 0;
+    c->cap = cap;
+    return c;
+}
+
+/* Called by sn_loop_close: the cache goes back to malloc (a thread that ends
+ * after closing its loop leaves nothing behind). */
+void snl_stream_cache_flush(void)
+{
+    while (chunk_cache) {
+        struct sn_stream_chunk *c = chunk_cache;
+        chunk_cache = c->next;
+        free(c);
+    }
+    chunk_cached = 0;
+}
+
+static void chunk_free(struct sn_stream_chunk *c)
+{
+    if (c->cap == CHUNK_MIN && chunk_cached < CHUNK_CACHE) {
+        c->next = chunk_cache;
+        chunk_cache = c;
+        chunk_cached++;
+        return;
+    }
+    free(c);
+}
 
 static void stream_on_io(struct sn_io *io, unsigned events);
 
@@ -59,7 +121,7 @@ static unsigned stream_interest(const struct sn_stream *s)
 
 static void stream_update(struct sn_stream *s)
 {
-    if (s->fd < 0)
+    if (s->fd < 0 || (s->state & ST_URING))
         return;
     unsigned want = stream_interest(s);
     if (want != s->io.interest)
@@ -96,6 +158,11 @@ int sn_stream_open(struct sn_loop *l, struct sn_stream *s, int fd, const struct 
     }
     s->loop = l;
     s->fd = fd;
+    s->stash_end = 1;
+    if (sn_poller_backend(sn_loop_poller(l)) == SN_BACKEND_URING && (s->group = sn_loop_bufgroup(l)) != NULL) {
+        s->state |= ST_URING;
+        return 0;
+    }
     s->io.data = s;
     int rc = sn_io_start(l, &s->io, fd, 0, stream_on_io);
     if (rc < 0) {
@@ -105,6 +172,9 @@ int sn_stream_open(struct sn_loop *l, struct sn_stream *s, int fd, const struct 
     return 0;
 }
 
+static void uring_arm_recv(struct sn_stream *s);
+static void uring_kick(struct sn_defer *d);
+
 int sn_stream_read_start(struct sn_stream *s, sn_stream_read_cb cb)
 {
     if (!s || !cb)
@@ -113,6 +183,17 @@ int sn_stream_read_start(struct sn_stream *s, sn_stream_read_cb cb)
         return -EPIPE;
     s->on_read = cb;
     s->state |= ST_READING;
+    if (s->state & ST_URING) {
+        if (s->stash_len || s->stash_end <= 0) { /* what came while stopped: from the loop */
+            if (!s->kick.active) {
+                s->kick.data = s;
+                sn_defer(s->loop, &s->kick, uring_kick);
+            }
+        } else {
+            uring_arm_recv(s);
+        }
+        return 0;
+    }
     stream_update(s);
     return 0;
 }
@@ -122,6 +203,10 @@ void sn_stream_read_stop(struct sn_stream *s)
     if (!s)
         return;
     s->state &= ~(unsigned)ST_READING;
+    if ((s->state & (ST_URING | ST_RECV_ON | ST_CANCEL)) == (ST_URING | ST_RECV_ON)) {
+        s->state |= ST_CANCEL; /* what arrives before the cancel lands goes to the stash */
+        sn_op_cancel(&s->rop);
+    }
     stream_update(s);
 }
 
@@ -136,7 +221,7 @@ static void free_queue(struct sn_stream *s)
 {
     for (struct sn_stream_chunk *c = s->head, *n; c; c = n) {
         n = c->next;
-        free(c);
+        chunk_free(c);
     }
     s->head = s->tail = NULL;
     s->queued = s->head_off = 0;
@@ -149,7 +234,23 @@ static void closed_cb(struct sn_defer *d)
         s->on_closed(s); /* last: the caller may free s */
 }
 
-/* Close the fd now and call on_closed from the loop. */
+/* on_closed once nothing of the stream is in flight any more. */
+static void maybe_done(struct sn_stream *s)
+{
+    if ((s->state & (ST_CLOSED | ST_RECV_ON | ST_SEND_ON | ST_DONE)) != ST_CLOSED)
+        return;
+    s->state |= ST_DONE;
+    free_queue(s); /* the send that used it has completed */
+    free(s->stash);
+    s->stash = NULL;
+    s->stash_len = s->stash_cap = 0;
+    sn_defer_cancel(&s->kick);
+    s->closing.data = s;
+    sn_defer(s->loop, &s->closing, closed_cb);
+}
+
+/* Close the fd now and call on_closed from the loop (io_uring: once the
+ * operations in flight have completed; they hold the file, not the fd number). */
 static void finish_close(struct sn_stream *s)
 {
     if (s->state & ST_CLOSED)
@@ -158,11 +259,15 @@ static void finish_close(struct sn_stream *s)
     s->state &= ~(unsigned)ST_READING;
     sn_io_stop(&s->io);
     sn_timer_stop(&s->linger);
+    if (s->state & ST_RECV_ON)
+        sn_op_cancel(&s->rop);
+    if (s->state & ST_SEND_ON)
+        sn_op_cancel(&s->wop);
     close(s->fd);
     s->fd = -1;
-    free_queue(s);
-    s->closing.data = s;
-    sn_defer(s->loop, &s->closing, closed_cb);
+    if (!(s->state & ST_SEND_ON))
+        free_queue(s);
+    maybe_done(s);
 }
 
 static void linger_expired(struct sn_timer *t)
@@ -241,7 +346,7 @@ static int flush_queue(struct sn_stream *s)
             k -= (ssize_t)left;
             s->head = c->next;
             s->head_off = 0;
-            free(c);
+            chunk_free(c);
         }
         if (!s->head)
             s->tail = NULL;
@@ -288,12 +393,10 @@ static int enqueue(struct sn_stream *s, const uint8_t *p, size_t n)
             s->queued += k;
         }
         size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
-        struct sn_stream_chunk *c = malloc(sizeof(*c) + cap);
+        struct sn_stream_chunk *c = chunk_new(cap);
         if (!c)
             return -ENOMEM;
-        c->next = NULL;
         c->len = n;
-        c->cap = cap;
         memcpy(c->data, p, n);
         if (s->tail)
             s->tail->next = c;
@@ -303,6 +406,168 @@ static int enqueue(struct sn_stream *s, const uint8_t *p, size_t n)
     }
     s->queued += n;
     return 0;
+}
+
+/* ---- the io_uring engine ---- */
+
+static void uring_on_send(struct sn_op *op, int res, unsigned flags, uint16_t buf);
+
+static void uring_arm_send(struct sn_stream *s)
+{
+    if ((s->state & (ST_SEND_ON | ST_CLOSED)) || !s->head || s->err)
+        return;
+    struct sn_stream_chunk *c = s->head;
+    s->inflight = c->len - s->head_off;
+    s->wop.data = s;
+    if (sn_op_send(s->loop, &s->wop, s->fd, c->data + s->head_off, s->inflight, uring_on_send) == 0)
+        s->state |= ST_SEND_ON;
+    else
+        s->err = -EIO;
+}
+
+static void uring_on_send(struct sn_op *op, int res, unsigned flags, uint16_t buf)
+{
+    (void)flags;
+    (void)buf;
+    struct sn_stream *s = op->data;
+    s->state &= ~(unsigned)ST_SEND_ON;
+    if (s->state & ST_CLOSED) {
+        maybe_done(s);
+        return;
+    }
+    if (res < 0) {
+        if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) {
+            uring_arm_send(s);
+            return;
+        }
+        s->err = res; /* the peer is gone: nothing queued can be delivered any more */
+        free_queue(s);
+        if (s->state & ST_CLOSING) {
+            finish_close(s);
+            return;
+        }
+        if ((s->state & (ST_READING | ST_EOF)) == ST_READING) {
+            s->state |= ST_EOF;
+            sn_stream_read_stop(s);
+            s->on_read(s, NULL, res);
+        }
+        return;
+    }
+    size_t k = (size_t)res; /* at most inflight: the head chunk's bytes at submit */
+    s->queued -= k;
+    s->head_off += k;
+    if (s->head_off == s->head->len && s->head != s->tail) {
+        struct sn_stream_chunk *c = s->head;
+        s->head = c->next;
+        s->head_off = 0;
+        chunk_free(c);
+    } else if (s->head_off == s->head->len && s->head == s->tail) {
+        chunk_free(s->head); /* the last chunk, all sent */
+        s->head = s->tail = NULL;
+        s->head_off = 0;
+    }
+    uring_arm_send(s);
+    after_flush(s);
+}
+
+/* Append to the stash: bytes that arrived while reading was stopped. */
+static int stash_add(struct sn_stream *s, const uint8_t *p, size_t n)
+{
+    if (s->stash_len + n > s->stash_cap) {
+        size_t cap = s->stash_cap ? s->stash_cap : 16384;
+        while (cap < s->stash_len + n)
+            cap *= 2;
+        uint8_t *q = realloc(s->stash, cap);
+        if (!q)
+            return -ENOMEM;
+        s->stash = q;
+        s->stash_cap = cap;
+    }
+    memcpy(s->stash + s->stash_len, p, n);
+    s->stash_len += n;
+    return 0;
+}
+
+static void uring_on_recv(struct sn_op *op, int res, unsigned flags, uint16_t buf)
+{
+    struct sn_stream *s = op->data;
+    const uint8_t *data = (flags & SN_EV_BUF) ? sn_bufgroup_buf(s->group, buf) : NULL;
+    if (!(flags & SN_EV_MORE))
+        s->state &= ~(unsigned)(ST_RECV_ON | ST_CANCEL);
+    if (s->state & ST_CLOSED) {
+        if (data)
+            sn_bufgroup_put(s->group, buf);
+        maybe_done(s);
+        return;
+    }
+    int reading = (s->state & (ST_READING | ST_EOF | ST_CLOSING)) == ST_READING && !s->stash_len;
+    if (res > 0) {
+        if (reading)
+            s->on_read(s, data, res);
+        else if (stash_add(s, data, (size_t)res) < 0)
+            s->err = -ENOMEM;
+    } else if (res == 0 || (res != -ENOBUFS && res != -ECANCELED && res != -EINTR)) {
+        if (reading) {
+            s->state |= ST_EOF;
+            if (res < 0)
+                s->err = res;
+            s->on_read(s, NULL, res);
+        } else {
+            s->stash_end = res;
+        }
+    }
+    if (data)
+        sn_bufgroup_put(s->group, buf);
+    /* The recv ended (EOF, error, -ENOBUFS, a cancel, or the kernel stopped the
+     * multishot): go on if the caller still reads. */
+    if (!(s->state & (ST_RECV_ON | ST_CLOSED | ST_EOF)) && s->stash_end > 0 &&
+        (s->state & (ST_READING | ST_CLOSING)) == ST_READING && !s->stash_len)
+        uring_arm_recv(s);
+}
+
+static void uring_arm_recv(struct sn_stream *s)
+{
+    if (s->state & (ST_RECV_ON | ST_CLOSED | ST_EOF))
+        return;
+    s->rop.data = s;
+    if (sn_op_recv_group(s->loop, &s->rop, s->fd, s->group, SN_MULTISHOT, uring_on_recv) == 0)
+        s->state |= ST_RECV_ON;
+}
+
+/* After read_start: hand over the stash (and a stashed EOF or error), then receive. */
+static void uring_kick(struct sn_defer *d)
+{
+    struct sn_stream *s = d->data;
+    if ((s->state & (ST_READING | ST_CLOSING | ST_CLOSED)) != ST_READING)
+        return;
+    /* In pieces no larger than a read would be, so backpressure still bites: a
+     * caller that stops reading again keeps the rest stashed. */
+    size_t off = 0;
+    while (off < s->stash_len && (s->state & (ST_READING | ST_CLOSING | ST_CLOSED)) == ST_READING) {
+        size_t n = s->stash_len - off < READ_BUF ? s->stash_len - off : READ_BUF;
+        s->on_read(s, s->stash + off, (ssize_t)n);
+        off += n;
+        if (s->state & ST_DONE)
+            return;
+    }
+    if (s->stash) {
+        memmove(s->stash, s->stash + off, s->stash_len - off);
+        s->stash_len -= off;
+    }
+    if (s->stash_len)
+        return; /* reading stopped again: read_start kicks again */
+    if ((s->state & (ST_READING | ST_CLOSING | ST_CLOSED)) != ST_READING)
+        return;
+    if (s->stash_end <= 0) {
+        int end = s->stash_end;
+        s->stash_end = 1;
+        s->state |= ST_EOF;
+        if (end < 0)
+            s->err = end;
+        s->on_read(s, NULL, end);
+        return;
+    }
+    uring_arm_recv(s);
 }
 
 int sn_stream_writev(struct sn_stream *s, const struct iovec *iov, int iovcnt)
@@ -320,6 +585,19 @@ int sn_stream_writev(struct sn_stream *s, const struct iovec *iov, int iovcnt)
         return s->queued >= s->o.high_water;
     if (s->queued + total > s->o.hard_limit)
         return -ENOBUFS;
+    if (s->state & ST_URING) {
+        for (int i = 0; i < iovcnt; i++) {
+            int rc = enqueue(s, iov[i].iov_base, iov[i].iov_len);
+            if (rc < 0)
+                return rc;
+        }
+        uring_arm_send(s);
+        if (s->queued >= s->o.high_water) {
+            s->state |= ST_HIGH;
+            return 1;
+        }
+        return 0;
+    }
     size_t sent = 0;
     if (!s->queued) { /* nothing ahead of us: try the socket first, most writes end here */
         struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
