@@ -75,7 +75,7 @@ int cmd_echo(int argc, char **argv)
         switch (c) {
         case 'h': help(); return 0;
         case 'u': o.udp = 1; break;
-        case ':': return tool_usage("echo", "option -%c needs a value", optopt);
+        case ':': return tool_usage("echo", "option %s needs a value", argv[optind - 1]);
         default: return tool_usage("echo", "unknown option '%s'", argv[optind - 1]);
         }
     }

@@ -456,8 +456,7 @@ int cmd_load(int argc, char **argv)
             break;
         case 'q': o.quiet = 1; break;
         case O_JSON: o.json = 1; break;
-        case ':': return tool_usage("load", "option -%c needs a value", optopt);
-        default: return tool_usage("load", "unknown option '%s'", argv[optind - 1]);
+        default: return tool_bad_option("load", c, argv);
         }
     }
     if (optind != argc - 1)
@@ -561,6 +560,15 @@ int cmd_load(int argc, char **argv)
     for (unsigned i = 0; i < started; i++)
         pthread_join(ws[i].th, NULL);
 
+    if (!connected) {
+        for (unsigned i = 0; i < o.threads; i++)
+            worker_free(&ws[i]);
+        pthread_barrier_destroy(&g_connected);
+        free(ws);
+        free(msg);
+        return tool_err("load", "no connection to %s could be made%s", text, failed ? " (refused or timed out)" : "");
+    }
+
     /* The report. */
     struct sn_hist all;
     sn_hist_init(&all, HIST_MAX, 3);
@@ -613,7 +621,5 @@ int cmd_load(int argc, char **argv)
     free(msg);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
-    if (!connected)
-        return tool_err("load", "no connection to %s could be made%s", text, failed ? " (refused or timed out)" : "");
     return errors && !msgs ? 1 : ex;
 }

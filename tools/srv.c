@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_WORKERS 64
+#define SRV_DEF_HIGH_WATER (1u << 20) /* the stream's default too (stream.h) */
 
 struct srv {
     const struct srv_opts *o;
@@ -77,11 +79,13 @@ static void on_closed(struct sn_stream *s)
 
 void srv_conn_close(struct srv_conn *c)
 {
+    c->closing = 1;
     sn_stream_close(&c->s, on_closed);
 }
 
 void srv_conn_abort(struct srv_conn *c)
 {
+    c->closing = 1;
     sn_stream_abort(&c->s, on_closed);
 }
 
@@ -95,7 +99,11 @@ static void on_accept(struct sn_listener *ls, int fd)
 {
     struct srv *srv = ls->data;
     struct srv_conn *c = calloc(1, srv->o->conn_size);
-    struct sn_stream_opts so = {.high_water = srv->o->high_water, .nodelay = 1};
+    size_t hw = srv->o->high_water ? srv->o->high_water : SRV_DEF_HIGH_WATER;
+    size_t hard = srv->o->hard_limit;
+    if (!hard)
+        hard = 16 * hw > hw + (256u << 10) ? 16 * hw : hw + (256u << 10);
+    struct sn_stream_opts so = {.high_water = hw, .hard_limit = hard, .nodelay = 1};
     if (!c) {
         close(fd);
         return;
@@ -115,6 +123,8 @@ static void on_accept(struct sn_listener *ls, int fd)
     srv->conns = c;
     if (++srv->ctr.conns > srv->ctr.peak)
         srv->ctr.peak = srv->ctr.conns;
+    if (srv->o->on_open && srv->o->on_open(c) < 0)
+        srv_conn_abort(c); /* on_closed (and on_free) follow from the loop */
 }
 
 static void on_datagrams(struct sn_udp *u, struct sn_batch *b, int n)
@@ -138,7 +148,7 @@ static void on_signal(struct sn_signal *s, int signum)
     sn_signal_stop(&srv->sigterm);
     sn_timer_stop(&srv->stats_timer);
     for (struct srv_conn *c = srv->conns; c; c = c->next)
-        sn_stream_close(&c->s, on_closed);
+        srv_conn_close(c); /* on_closed runs deferred: the list stays intact while we walk it */
 }
 
 static int serve_one(const struct srv_opts *o, unsigned worker)
@@ -231,8 +241,20 @@ int srv_check(struct srv_opts *o, const char *listen_at)
     return -1;
 }
 
+/* One fd per connection: take all the process may have. The limit is per process,
+ * so each --workers process gets it whole (srv.h). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int srv_run(const struct srv_opts *o)
 {
+    raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     if (o->workers <= 1)
         return serve_one(o, 0);

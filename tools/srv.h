@@ -1,7 +1,14 @@
 /* tools/srv.h — what `sysnet echo` and `sysnet serve` share: the listener, the
  * worker processes (SO_REUSEPORT), the connections (streams with backpressure),
  * SIGINT/SIGTERM handling with a graceful close of every connection, and the
- * statistics lines. A protocol gives an on_read callback and a per-connection size. */
+ * statistics lines. A protocol gives an on_read callback and a per-connection size,
+ * and optionally on_open / on_free hooks for its own per-connection state (timers).
+ *
+ * File descriptors: srv_run raises the soft RLIMIT_NOFILE to the hard limit before
+ * anything else (one fd per connection). The limit is per process: with --workers N
+ * each worker may hold that many connections, so N workers hold up to N times as
+ * many; nothing checks or divides it. Beyond it, the listener's reserve-fd trick
+ * (stream.h) closes the connections it cannot take, and accepting resumes later. */
 #ifndef SYSNET_TOOLS_SRV_H
 #define SYSNET_TOOLS_SRV_H
 
@@ -19,6 +26,7 @@ struct srv_conn {
     struct sn_stream s;          /* s.data points back here */
     struct srv *srv;
     struct srv_conn *prev, *next;
+    int closing;                 /* a close or abort has begun (the protocol's timers should do nothing) */
 };
 
 /* Counters of this process, for the protocol to add to. */
@@ -32,16 +40,30 @@ struct srv_opts {
     int backend;                 /* enum sn_backend, 0 = auto */
     unsigned workers;            /* processes, >= 1 */
     int quiet, stats;
-    size_t high_water;           /* 0: the stream's default */
+    size_t high_water;           /* 0: the stream's default (1 MiB) */
+    /* The write queue beyond which a write fails (-ENOBUFS: the connection is aborted).
+     * 0: 16 x high_water, but at least high_water + 256 KiB — the stream checks a
+     * write's whole length against it before trying the socket, so it must exceed
+     * high water by more than the largest single write (a 64 KiB read echoed). */
+    size_t hard_limit;
     size_t conn_size;            /* sizeof the protocol's struct, which starts with struct srv_conn */
     sn_stream_read_cb on_read;   /* the protocol */
-    void (*on_free)(struct srv_conn *c); /* the protocol's own cleanup, before c is freed; or NULL */
+    /* Called once the connection is set up (stream open, reading started, counted):
+     * the protocol starts its own state here (timers), and may replace c->s.on_drain
+     * (srv's restarts reading with on_read). < 0 aborts the connection, and on_free
+     * still runs. Or NULL. */
+    int (*on_open)(struct srv_conn *c);
+    /* The protocol's own cleanup (stop its timers, free its buffers), after the stream
+     * has closed and before c is freed; runs for every connection, also those whose
+     * on_open failed. Or NULL. */
+    void (*on_free)(struct srv_conn *c);
     int udp;                     /* UDP instead of TCP: on_datagrams gets each batch */
     void (*on_datagrams)(struct sn_udp *u, struct sn_batch *b, int n, struct srv_counters *ctr);
 };
 
 struct srv_counters *srv_counters(struct srv_conn *c);
-/* Close a connection gracefully (flush, FIN) or at once (RST); it is freed after. */
+/* Close a connection gracefully (flush, FIN) or at once (RST); it is freed after
+ * (on_free, then free). Both set c->closing; calling either again is harmless. */
 void srv_conn_close(struct srv_conn *c);
 void srv_conn_abort(struct srv_conn *c);
 
@@ -58,7 +80,9 @@ enum { SRV_O_HIGH = 300, SRV_O_STATS };
     "  -l, --listen ADDR:PORT  address to listen on (127.0.0.1:7000, [::1]:7000; port 0: any)\n"       \
     "  -b, --backend B         epoll (default), uring or poll ($SN_LOOP_BACKEND too)\n"                \
     "  -w, --workers N         N processes, each with its own loop and SO_REUSEPORT listener\n"        \
-    "                          (1..64; default 1)\n"                                                   \
+    "                          (1..64; default 1). Each process raises its open-file limit\n"        \
+    "                          to the hard one (ulimit -Hn): N workers hold N times as many\n"      \
+    "                          connections\n"                                                         \
     "      --high-water BYTES  write queue per connection above which reading from that\n"           \
     "                          client pauses until it drains (default 1048576)\n"                      \
     "      --stats             a line on stderr every second: connections, peak, bytes, memory\n"     \

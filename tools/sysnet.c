@@ -86,9 +86,13 @@ int tool_parse_seconds(const char *s, double min, double max, int64_t *ns)
 
 int tool_bad_option(const char *sub, int c, char **argv)
 {
+    /* optopt is the short option's letter, or a long option's code (>= 256 here,
+     * or 0): then the option is best named as it was written. */
+    int letter = optopt > ' ' && optopt < 127;
     if (c == ':')
-        return tool_usage(sub, "option -%c needs a value", optopt);
-    if (optopt)
+        return letter ? tool_usage(sub, "option -%c needs a value", optopt)
+                      : tool_usage(sub, "option '%s' needs a value", argv[optind - 1]);
+    if (letter)
         return tool_usage(sub, "unknown option -%c", optopt);
     return tool_usage(sub, "unknown option '%s'", argv[optind - 1]);
 }

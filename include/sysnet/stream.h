@@ -23,7 +23,9 @@
  * feeds this stream) until on_drain, which runs when the queue falls to low_water.
  * A writer that ignores the 1 is not refused — but a client that never reads is
  * then a memory leak of the caller's making; sn_stream_write refuses with -ENOBUFS
- * beyond hard_limit (default 16 x high_water) so a bug cannot eat the machine.
+ * a write that would take a non-empty queue beyond hard_limit (default 16 x
+ * high_water), so a bug cannot eat the machine. (A write into an empty queue is
+ * always taken, whatever its size: it is bounded by the caller's own buffer.)
  *
  * Reads: on_read gets (data, n): n > 0 bytes, valid only during the call (a loop
  * buffer: copy what must live on); n == 0 the peer closed its side (EOF; the
@@ -99,7 +101,8 @@ int sn_stream_open(struct sn_loop *l, struct sn_stream *s, int fd, const struct 
 int sn_stream_read_start(struct sn_stream *s, sn_stream_read_cb cb);
 void sn_stream_read_stop(struct sn_stream *s);
 /* 0: sent or queued below high_water; 1: queued, at or above high_water; -errno:
- * -EPIPE after shutdown/close, -ENOBUFS beyond hard_limit, or the socket's error. */
+ * -EPIPE after shutdown/close, -ENOBUFS (nothing taken) if the queue would pass
+ * hard_limit, or the socket's error. */
 int sn_stream_write(struct sn_stream *s, const void *buf, size_t len);
 int sn_stream_writev(struct sn_stream *s, const struct iovec *iov, int iovcnt);
 size_t sn_stream_queued(const struct sn_stream *s);

@@ -90,7 +90,7 @@ int sn_loop_close(struct sn_loop *l)
      * poller's wake, right after handing back its last result. */
     snl_pool_fini(l);
     sn_bufgroup_close(l->rgroup); /* every recv on it has completed: nothing is active */
-    snl_stream_cache_flush();
+    snl_stream_cache_flush(l);
     if (l->sigfd >= 0) {
         sn_poller_del(l->poller, l->sigfd);
         close(l->sigfd);

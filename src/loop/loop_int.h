@@ -75,6 +75,8 @@ struct snl_pool {
 struct sn_loop {
     struct sn_poller *poller;
     struct sn_bufgroup *rgroup;   /* sn_loop_bufgroup: made on first use, closed with the loop */
+    struct sn_stream_chunk *chunk_cache; /* stream.c: spare write-queue chunks */
+    unsigned chunk_cached;
     uint64_t now;             /* cached CLOCK_MONOTONIC, ns */
     int stop;                 /* sn_loop_stop was called */
     int running;              /* inside sn_loop_run (which is not re-entrant) */
@@ -135,6 +137,6 @@ int snl_pool_init(struct sn_loop *l, unsigned threads); /* mutex and condvar; no
 void snl_pool_fini(struct sn_loop *l);   /* joins the threads; nothing may be pending */
 
 /* stream.c: give the per-thread write-chunk cache back to malloc (sn_loop_close). */
-void snl_stream_cache_flush(void);
+void snl_stream_cache_flush(struct sn_loop *l);
 
 #endif

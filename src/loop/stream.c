@@ -61,20 +61,18 @@ enum {
  * only during the call, so every stream of the thread can share it. */
 static _Thread_local uint8_t rbuf[READ_BUF];
 
-/* Write-queue chunks of the minimum size are recycled through a small per-thread
- * cache: an echo-like stream queues and frees one per message, and malloc/free of
- * 16 KiB is most of that cost. Idle streams hold none. */
+/* Write-queue chunks of the minimum size are recycled through a small cache in
+ * the loop: an echo-like stream queues and frees one per message, and malloc/free
+ * of 16 KiB is most of that cost. Idle streams hold none. (Per loop, not per
+ * thread: a loop may be closed by another thread than the one that ran it.) */
 #define CHUNK_CACHE 64
-static _Thread_local struct sn_stream_chunk *chunk_cache;
-static _Thread_local unsigned chunk_cached;
 
-static struct sn_stream_chunk *chunk_new(size_t cap)
+static struct sn_stream_chunk *chunk_new(struct sn_loop *l, size_t cap)
 {
-    struct sn_stream_chunk *c;
-    if (cap == CHUNK_MIN && chunk_cache) {
-        c = chunk_cache;
-        chunk_cache = c->next;
-        chunk_cached--;
+    struct sn_stream_chunk *c = l->chunk_cache;
+    if (cap == CHUNK_MIN && c) {
+        l->chunk_cache = c->next;
+        l->chunk_cached--;
     } else if (!(c = malloc(sizeof(*c) + cap))) {
         return NULL;
     }
@@ -84,24 +82,23 @@ static struct sn_stream_chunk *chunk_new(size_t cap)
     return c;
 }
 
-/* Called by sn_loop_close: the cache goes back to malloc (a thread that ends
- * after closing its loop leaves nothing behind). */
-void snl_stream_cache_flush(void)
+/* Called by sn_loop_close: the cache goes back to malloc. */
+void snl_stream_cache_flush(struct sn_loop *l)
 {
-    while (chunk_cache) {
-        struct sn_stream_chunk *c = chunk_cache;
-        chunk_cache = c->next;
+    while (l->chunk_cache) {
+        struct sn_stream_chunk *c = l->chunk_cache;
+        l->chunk_cache = c->next;
         free(c);
     }
-    chunk_cached = 0;
+    l->chunk_cached = 0;
 }
 
-static void chunk_free(struct sn_stream_chunk *c)
+static void chunk_free(struct sn_loop *l, struct sn_stream_chunk *c)
 {
-    if (c->cap == CHUNK_MIN && chunk_cached < CHUNK_CACHE) {
-        c->next = chunk_cache;
-        chunk_cache = c;
-        chunk_cached++;
+    if (c->cap == CHUNK_MIN && l->chunk_cached < CHUNK_CACHE) {
+        c->next = l->chunk_cache;
+        l->chunk_cache = c;
+        l->chunk_cached++;
         return;
     }
     free(c);
@@ -221,7 +218,7 @@ static void free_queue(struct sn_stream *s)
 {
     for (struct sn_stream_chunk *c = s->head, *n; c; c = n) {
         n = c->next;
-        chunk_free(c);
+        chunk_free(s->loop, c);
     }
     s->head = s->tail = NULL;
     s->queued = s->head_off = 0;
@@ -346,7 +343,7 @@ static int flush_queue(struct sn_stream *s)
             k -= (ssize_t)left;
             s->head = c->next;
             s->head_off = 0;
-            chunk_free(c);
+            chunk_free(s->loop, c);
         }
         if (!s->head)
             s->tail = NULL;
@@ -393,7 +390,7 @@ static int enqueue(struct sn_stream *s, const uint8_t *p, size_t n)
             s->queued += k;
         }
         size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
-        struct sn_stream_chunk *c = chunk_new(cap);
+        struct sn_stream_chunk *c = chunk_new(s->loop, cap);
         if (!c)
             return -ENOMEM;
         c->len = n;
@@ -460,9 +457,9 @@ static void uring_on_send(struct sn_op *op, int res, unsigned flags, uint16_t bu
         struct sn_stream_chunk *c = s->head;
         s->head = c->next;
         s->head_off = 0;
-        chunk_free(c);
+        chunk_free(s->loop, c);
     } else if (s->head_off == s->head->len && s->head == s->tail) {
-        chunk_free(s->head); /* the last chunk, all sent */
+        chunk_free(s->loop, s->head); /* the last chunk, all sent */
         s->head = s->tail = NULL;
         s->head_off = 0;
     }
@@ -583,8 +580,8 @@ int sn_stream_writev(struct sn_stream *s, const struct iovec *iov, int iovcnt)
         total += iov[i].iov_len;
     if (!total)
         return s->queued >= s->o.high_water;
-    if (s->queued + total > s->o.hard_limit)
-        return -ENOBUFS;
+    if (s->queued && s->queued + total > s->o.hard_limit)
+        return -ENOBUFS; /* a write into an empty queue is always taken */
     if (s->state & ST_URING) {
         for (int i = 0; i < iovcnt; i++) {
             int rc = enqueue(s, iov[i].iov_base, iov[i].iov_len);
