@@ -62,6 +62,13 @@ $(BUILD)/sysnet.pc: sysnet.pc.in Makefile
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
 
+# ---- snc, the schema compiler (tools/snc/*.c: not in tools/, so not in build/sysnet) ----
+SNC_SRC := $(sort $(wildcard tools/snc/*.c))
+SNC_OBJ := $(SNC_SRC:%.c=$(BUILD)/obj/%.o)
+all: $(BUILD)/snc
+$(BUILD)/snc: $(SNC_OBJ) $(BUILD)/libsysnet.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(SNC_OBJ) $(BUILD)/libsysnet.a $(LDLIBS)
+
 # ---- sanitizer build for tests ----
 $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)

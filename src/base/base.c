@@ -62,6 +62,7 @@ static const struct {
     {ECONNABORTED, "ECONNABORTED", "connection aborted"},
     {ECONNRESET, "ECONNRESET", "connection reset by peer"},
     {ENOBUFS, "ENOBUFS", "no buffer space available"},
+    {ELOOP, "ELOOP", "nesting too deep"},
     {EISCONN, "EISCONN", "already connected"},
     {ENOTCONN, "ENOTCONN", "not connected"},
     {ETIMEDOUT, "ETIMEDOUT", "timed out"},

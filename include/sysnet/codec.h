@@ -1,0 +1,206 @@
+/* sysnet/codec.h — the protobuf wire format, byte by byte: varints, zigzag, tags,
+ * little-endian fixed32/64, length-delimited fields, a reader over a byte slice,
+ * a writer into a caller buffer, and a bump arena for decoders. `snc` (tools/snc)
+ * compiles a .proto (proto3 subset) into C structs whose encode/size/decode
+ * functions are written with exactly these calls.
+ *
+ * The wire format (https://protobuf.dev/programming-guides/encoding/):
+ *   message := field*            field := tag value        tag := varint(field_no << 3 | wire_type)
+ *   wire type 0 VARINT  int32 int64 uint32 uint64 sint32 sint64 bool enum
+ *             1 I64     fixed64 sfixed64 double           (8 bytes, little endian)
+ *             2 LEN     string bytes message packed-repeated  (varint length, then bytes)
+ *             3/4 SGROUP/EGROUP (deprecated groups: refused, -EPROTONOSUPPORT)
+ *             5 I32     fixed32 sfixed32 float            (4 bytes, little endian)
+ *   A varint is 1..10 bytes, 7 bits each, least significant group first, the top
+ *   bit set on every byte but the last. Negative int32/int64 are sign-extended to
+ *   64 bits and always take 10 bytes; sint32/sint64 use zigzag to stay short.
+ *
+ * Errors (every decoding call; the reader is not advanced on failure):
+ *   -ENODATA          the input ends inside a varint, a tag or a fixed32/64
+ *   -EBADMSG          malformed: a varint longer than 10 bytes or whose 10th byte
+ *                     is not 0 or 1 (more than 64 bits), a length larger than the
+ *                     bytes left, field number 0 or > 2^29-1, wire type 6 or 7,
+ *                     a packed fixed32/64 list whose length is not a multiple of 4/8
+ *   -EPROTONOSUPPORT  wire type 3 or 4 (a group): never skipped, refused
+ *   -ELOOP            messages nested deeper than SN_PB_MAX_DEPTH (sn_pb_read_sub)
+ *   -EILSEQ           a string field that is not valid UTF-8 (sn_pb_utf8_check)
+ *   -ENOSPC           writer: the caller's buffer is too small
+ *   -ENOMEM           decoder: the caller's arena is too small
+ * Non-minimal varints of at most 10 bytes (0x80 0x00 for 0) are accepted, as
+ * protobuf's own parsers accept them; the writer always emits the minimal form.
+ *
+ * Skipping unknown fields (sn_pb_skip) is O(1) per field: a LEN field is jumped
+ * over by its length, its content is NOT parsed (so an unknown field's garbage or
+ * nesting costs nothing and cannot recurse); a group (3/4) is refused rather than
+ * scanned for its end tag. The depth limit therefore applies to the messages a
+ * decoder actually descends into: every sn_pb_read_sub() adds one level.
+ *
+ * Ownership: a reader borrows the caller's bytes; sn_pb_read_bytes() returns a
+ * slice INTO them (zero copy), valid as long as the input buffer is. A writer
+ * writes into the caller's buffer. The arena is caller memory handed out by bumping
+ * a pointer. Nothing here allocates; every function is pure or touches only the
+ * struct it is given, so any number of threads may use distinct readers/writers.
+ *
+ * Size first: sn_pb_*_size() compute encoded sizes without writing (as protobuf-c's
+ * get_packed_size), so an encoder sizes a nested message, writes its length, then
+ * the message; and a caller can size its buffer exactly before encoding.
+ */
+#ifndef SYSNET_CODEC_H
+#define SYSNET_CODEC_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sysnet/base.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    SN_PB_VARINT = 0, /* wire types */
+    SN_PB_I64 = 1,
+    SN_PB_LEN = 2,
+    SN_PB_SGROUP = 3,
+    SN_PB_EGROUP = 4,
+    SN_PB_I32 = 5,
+};
+#define SN_PB_MAX_VARINT 10                 /* bytes in the longest varint (64 bits) */
+#define SN_PB_MAX_FIELD  ((1u << 29) - 1)   /* largest field number */
+#define SN_PB_MAX_DEPTH  100                /* nesting limit, protobuf's default recursion limit */
+
+/* A borrowed byte slice: strings and bytes fields, zero copy. */
+struct sn_pb_slice {
+    const uint8_t *ptr; /* into the decoded input (or the caller's data, to encode) */
+    size_t len;         /* bytes; a string is UTF-8 and NOT NUL-terminated */
+};
+
+/* ---- varints and zigzag ---------------------------------------------- */
+
+/* Decode one varint from p[0..len). Returns the bytes consumed (1..10) with *v set,
+ * -ENODATA if p ends inside it, -EBADMSG if longer than 10 bytes or over 64 bits. */
+int sn_pb_varint_decode(const uint8_t *p, size_t len, uint64_t *v);
+/* Encode v minimally. Returns the bytes written (1..10) or -ENOSPC. */
+int sn_pb_varint_encode(uint64_t v, uint8_t *p, size_t cap);
+/* Bytes the minimal varint of v takes (1..10). */
+static inline size_t sn_pb_varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+/* ZigZag (sint32/sint64): 0,-1,1,-2,... -> 0,1,2,3,... */
+static inline uint32_t sn_pb_zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)-(int32_t)((uint32_t)v >> 31); }
+static inline uint64_t sn_pb_zigzag64(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)-(int64_t)((uint64_t)v >> 63); }
+static inline int32_t sn_pb_unzigzag32(uint32_t v) { return (int32_t)((v >> 1) ^ (uint32_t)-(int32_t)(v & 1)); }
+static inline int64_t sn_pb_unzigzag64(uint64_t v) { return (int64_t)((v >> 1) ^ (uint64_t)-(int64_t)(v & 1)); }
+/* The bits of a float/double (proto3 emits a float unless all its bits are 0: -0.0 is sent). */
+static inline uint32_t sn_pb_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline uint64_t sn_pb_f64_bits(double d) { uint64_t u; memcpy(&u, &d, 8); return u; }
+static inline float sn_pb_f32_from(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static inline double sn_pb_f64_from(uint64_t u) { double d; memcpy(&d, &u, 8); return d; }
+
+/* ---- sizes (nothing written) ------------------------------------------- */
+
+/* Bytes of the tag of field_no (1..5). */
+static inline size_t sn_pb_tag_size(uint32_t field_no) { return sn_pb_varint_size((uint64_t)field_no << 3); }
+/* Bytes of a length prefix plus n bytes of content. */
+static inline size_t sn_pb_len_size(size_t n) { return sn_pb_varint_size(n) + n; }
+
+/* ---- reader -------------------------------------------------------------- */
+
+struct sn_pb_reader {
+    const uint8_t *p;   /* next byte to read */
+    const uint8_t *end; /* one past the last byte of this message */
+    int depth;          /* nesting level: 0 for the outermost message */
+};
+
+static inline void sn_pb_reader_init(struct sn_pb_reader *r, const void *buf, size_t len)
+{
+    r->p = (const uint8_t *)buf;
+    r->end = r->p + len;
+    r->depth = 0;
+}
+/* Bytes left in the message. */
+static inline size_t sn_pb_reader_left(const struct sn_pb_reader *r) { return (size_t)(r->end - r->p); }
+
+/* Read the next tag. Returns 1 with *field_no (1..2^29-1) and *wire_type set, 0 at the
+ * end of the message, or -ENODATA / -EBADMSG / -EPROTONOSUPPORT (a group). */
+int sn_pb_next_field(struct sn_pb_reader *r, uint32_t *field_no, unsigned *wire_type);
+/* Values, after a tag of the matching wire type. Return 0 or a negative errno. */
+int sn_pb_read_varint(struct sn_pb_reader *r, uint64_t *v);
+int sn_pb_read_fixed32(struct sn_pb_reader *r, uint32_t *v);
+int sn_pb_read_fixed64(struct sn_pb_reader *r, uint64_t *v);
+/* A LEN value: *p points into the input (zero copy), *len bytes. -EBADMSG when the
+ * length is larger than what is left. */
+int sn_pb_read_bytes(struct sn_pb_reader *r, const uint8_t **p, size_t *len);
+/* A LEN value read as a nested message: *sub reads its bytes one level deeper;
+ * -ELOOP past SN_PB_MAX_DEPTH. */
+int sn_pb_read_sub(struct sn_pb_reader *r, struct sn_pb_reader *sub);
+/* Skip the value of an unknown field (see "Skipping" above). -EPROTONOSUPPORT for
+ * a group, -EBADMSG for wire types 6 and 7. */
+int sn_pb_skip(struct sn_pb_reader *r, unsigned wire_type);
+/* Count the elements of a packed repeated field's content: varints (wire_type 0:
+ * -ENODATA if it ends inside one), or fixed 4/8-byte values (5/1: -EBADMSG when
+ * len is not a multiple). The decoder sizes its arrays with this before filling. */
+int sn_pb_packed_count(const uint8_t *p, size_t len, unsigned wire_type, size_t *count);
+/* 0 if p[0..len) is valid UTF-8 (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), else -EILSEQ. proto3 requires it of string fields. */
+int sn_pb_utf8_check(const uint8_t *p, size_t len);
+
+/* ---- writer -------------------------------------------------------------- */
+
+struct sn_pb_writer {
+    uint8_t *start; /* the caller's buffer */
+    uint8_t *p;     /* next byte to write */
+    uint8_t *end;   /* one past the buffer */
+};
+
+static inline void sn_pb_writer_init(struct sn_pb_writer *w, void *buf, size_t cap)
+{
+    w->start = w->p = (uint8_t *)buf;
+    w->end = w->p + cap;
+}
+/* Bytes written so far. */
+static inline size_t sn_pb_writer_len(const struct sn_pb_writer *w) { return (size_t)(w->p - w->start); }
+
+/* Each returns 0, or -ENOSPC when the value does not fit (nothing is written then),
+ * or -EINVAL for a field number or wire type out of range (groups, 3/4, included). */
+int sn_pb_write_varint(struct sn_pb_writer *w, uint64_t v);
+int sn_pb_write_tag(struct sn_pb_writer *w, uint32_t field_no, unsigned wire_type);
+int sn_pb_write_fixed32(struct sn_pb_writer *w, uint32_t v);
+int sn_pb_write_fixed64(struct sn_pb_writer *w, uint64_t v);
+int sn_pb_write_raw(struct sn_pb_writer *w, const void *p, size_t n);
+/* A whole LEN field: tag, length, the n bytes. */
+int sn_pb_write_bytes(struct sn_pb_writer *w, uint32_t field_no, const void *p, size_t n);
+
+/* ---- arena: where decoders put arrays and nested messages --------------------- */
+
+struct sn_pb_arena {
+    uint8_t *base; /* the caller's buffer */
+    size_t cap;    /* its size */
+    size_t used;   /* bytes handed out; reset to 0 (or a saved value) to reuse */
+};
+
+static inline void sn_pb_arena_init(struct sn_pb_arena *a, void *buf, size_t cap)
+{
+    a->base = (uint8_t *)buf;
+    a->cap = cap;
+    a->used = 0;
+}
+/* count * size bytes aligned to align (a power of two), zeroed; NULL when the arena is
+ * too small (or NULL) or count * size overflows. count 0 returns NULL too (nothing to hold). */
+void *sn_pb_arena_alloc(struct sn_pb_arena *a, size_t count, size_t size, size_t align);
+
+/* A one-line reason for an error of this module ("truncated protobuf (...)"); other
+ * codes fall back to sn_strerror(). Static strings, never NULL. */
+const char *sn_pb_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SYSNET_CODEC_H */
