@@ -126,6 +126,20 @@ $(BUILD)/bench/loop/bench_timers: $(BUILD)/bench/loop/peers.txt
 $(BUILD)/bench/loop/bench_timers: private CPPFLAGS += $(shell CC='$(CC)' bash bench/loop/peers.sh cflags uv ev)
 $(BUILD)/bench/loop/bench_timers: private LDLIBS += $(shell CC='$(CC)' bash bench/loop/peers.sh libs uv ev)
 
+# ---- bench/codec: bench_codec (the generic rule) compiles in the code snc generates from
+# bench/codec/order.proto; the peers (protobuf-c in C, Cap'n Proto and FlatBuffers in C++,
+# bench/codec/peer_*.c*) are generated and built by bench/codec/peers.sh, only where
+# installed (bench/setup.sh installs, as root). ----
+CODEC_GEN := $(BUILD)/bench/codec/gen
+CODEC_PEER_BIN := $(BUILD)/bench/codec/peer_pbc $(BUILD)/bench/codec/peer_capnp $(BUILD)/bench/codec/peer_fb
+bench-peers: $(CODEC_PEER_BIN)
+$(CODEC_GEN)/snc/order.pb.c: bench/codec/order.proto bench/codec/peers.sh $(BUILD)/snc
+	@BUILD='$(BUILD)' bash bench/codec/peers.sh snc $(BUILD)/snc $(CODEC_GEN)/snc
+$(BUILD)/bench/codec/bench_codec: $(CODEC_GEN)/snc/order.pb.c bench/codec/common.h
+$(BUILD)/bench/codec/bench_codec: private CPPFLAGS += -I$(CODEC_GEN)/snc
+$(BUILD)/bench/codec/peer_%: bench/codec/peers.sh bench/codec/common.h $(wildcard bench/codec/order.* bench/codec/peer_*.c*)
+	@CC='$(CC)' CXX='$(CXX)' BUILD='$(BUILD)' bash bench/codec/peers.sh build $* $@
+
 # ---- the two set-up commands ----
 test-build: $(BUILD)/asan/sysnet $(TEST_BIN) all
 test: test-build

@@ -18,6 +18,14 @@ PEERS=(
     nginx-light  # bench/loop: the peer of sysnet serve (run from a temp prefix, 127.0.0.1 only)
     wrk          # bench/loop: drives sysnet serve and nginx
     python3      # bench/loop: echo_check.py checks each echo server before it is timed
+    protobuf-c-compiler  # bench/codec: protoc-c (protoc --c_out), the protobuf-c peer
+    libprotobuf-c-dev    # bench/codec: libprotobuf-c
+    capnproto            # bench/codec: capnp compile -oc++
+    libcapnp-dev         # bench/codec: libcapnp, libkj (C++, built with g++)
+    flatbuffers-compiler # bench/codec: flatc --cpp
+    libflatbuffers-dev   # bench/codec: libflatbuffers (C++)
+    g++                  # bench/codec: the Cap'n Proto and FlatBuffers peers are C++
+    protobuf-compiler    # bench/codec: protoc --decode cross-check
 )
 
 if [ "$(id -u)" != 0 ]; then

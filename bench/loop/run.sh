@@ -10,7 +10,8 @@
 # BENCH_RUNS rounds (default 3) in which the servers take turns; medians are quoted.
 # Knobs: BENCH_LOOP_SECS, BENCH_RUNS, BENCH_LOOP_SIZE (echo message bytes, default 64),
 # BENCH_LOOP_CONNS (default "1 100 1000 10000"), BENCH_LOOP_HTTP_CONNS (default "100 1000"),
-# BENCH_LOOP_PARTS (default "timers echo http").
+# BENCH_LOOP_PARTS (default "timers echo http"), BENCH_LOOP_BUFFEREVENT=1 (one more echo row:
+# libevent with bufferevents).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
@@ -111,7 +112,10 @@ fi
 # ---------------------------------------------------------------------------------------------
 # The echo servers: KEY, label, and how to start one on ADDR.
 ECHO_KEYS=(libuv libev libevent sysnet_epoll sysnet_uring)
+# BENCH_LOOP_BUFFEREVENT=1 adds libevent's other idiom (echo_event --bufferevent) as a row.
+if [ "${BENCH_LOOP_BUFFEREVENT:-0}" = 1 ]; then ECHO_KEYS=(libuv libev libevent libevent_bev sysnet_epoll sysnet_uring); fi
 declare -A LABEL=([libuv]="libuv (echo_uv)" [libev]="libev (echo_ev)" [libevent]="libevent (echo_event)"
+                  [libevent_bev]="libevent, bufferevents"
                   [sysnet_epoll]="sysnet echo, epoll" [sysnet_uring]="sysnet echo, io_uring"
                   [nginx]="nginx (return 200)" [sysnet_serve]="sysnet serve")
 echo_cmd() { # KEY ADDR
@@ -119,6 +123,7 @@ echo_cmd() { # KEY ADDR
     libuv) echo "$BL/echo_uv $2" ;;
     libev) echo "$BL/echo_ev $2" ;;
     libevent) echo "$BL/echo_event $2" ;;
+    libevent_bev) echo "$BL/echo_event $2 --bufferevent" ;;
     sysnet_epoll) echo "$SN echo --listen $2 --backend epoll" ;;
     sysnet_uring) echo "$SN echo --listen $2 --backend uring" ;;
     esac
@@ -127,16 +132,26 @@ have_echo() {
     case $1 in
     libuv) [ -x "$BL/echo_uv" ] ;;
     libev) [ -x "$BL/echo_ev" ] ;;
-    libevent) [ -x "$BL/echo_event" ] ;;
+    libevent | libevent_bev) [ -x "$BL/echo_event" ] ;;
     sysnet_*) [ -x "$SN" ] && "$SN" echo --help >/dev/null 2>&1 ;;
     esac
 }
 
-# parse_load FILE: "msgs_per_s p99_us" from the last line of `sysnet load` that names msgs/s:
-# "msgs/s=N", "msgs/s N" or "N msgs/s"; "p99=12.3us" or "p99 12.3us".
+# parse_load FILE: "msgs_per_s p99_us" from the output of `sysnet load`: its machine-readable
+# line ("result ... msgs_per_s=N ... p99_ns=N ..."); failing that, the last line that names
+# msgs/s ("msgs/s=N" or "N msgs/s") and p99 ("p99=12.3us", any of ns/us/ms/s).
 parse_load() {
     local line m p
-    line=$(grep 'msgs/s' "$1" | tail -n 1)
+    line=$(grep '^result ' "$1" | tail -n 1)
+    if [ -n "$line" ]; then
+        m=$(printf '%s\n' "$line" | grep -oE '(^| )msgs_per_s=[0-9.eE+]+' | head -n 1 | sed 's/.*=//')
+        p=$(printf '%s\n' "$line" | grep -oE '(^| )p99_ns=[0-9.eE+]+' | head -n 1 | sed 's/.*=//')
+        if [ -n "$m" ] && [ -n "$p" ]; then
+            echo "$m $(awk -v v="$p" 'BEGIN { printf "%.6g", v / 1000 }')"
+            return 0
+        fi
+    fi
+    line=$(grep 'msgs/s' "$1" | grep 'p99' | tail -n 1)
     [ -n "$line" ] || return 1
     m=$(printf '%s\n' "$line" | grep -oE 'msgs/s[=: ]+[0-9.eE+]+' | head -n 1 | grep -oE '[0-9.eE+]+$')
     [ -n "$m" ] || m=$(printf '%s\n' "$line" | grep -oE '[0-9.eE+]+ *msgs/s' | head -n 1 | grep -oE '^[0-9.eE+]+')
@@ -191,12 +206,12 @@ run_echo_part() {
                     echo "   $k did not start: $(tail -n 2 "$work/$k.srv" | tr '\n' ' ')"; STATUS[$k]=failed; stop_server; continue
                 fi
                 out=$work/$k.$c.$r.load
-                if timeout $(( SECS + 60 + c / 200 )) "${LOAD_PIN[@]}" "$SN" load "127.0.0.1:$port" -c "$c" -d "$SECS" --size "$SIZE" \
-                        > "$out" 2>&1 && res=$(parse_load "$out"); then
+                if timeout $(( SECS + 60 + c / 200 )) "${LOAD_PIN[@]}" "$SN" load "127.0.0.1:$port" -c "$c" -d "$SECS" --size "$SIZE" -q \
+                        > "$out" 2> "$out.err" && res=$(parse_load "$out"); then
                     read -r m p <<< "$res"
                     MSGS[$k.$c]+="$m " P99[$k.$c]+="$p "
                 else
-                    echo "   sysnet load against $k, $c connections, failed: $(tail -n 2 "$out" | tr '\n' ' ')"
+                    echo "   sysnet load against $k, $c connections, failed: $(cat "$out" "$out.err" 2>/dev/null | tail -n 3 | tr '\n' ' ')"
                 fi
                 kill -0 "$SRV_PID" 2>/dev/null || echo "   $k died during the $c-connection run"
                 stop_server
@@ -288,7 +303,8 @@ http {
     keepalive_timeout 300s;
     server {
         listen 127.0.0.1:$1 backlog=4096;
-        location / { return 200; }
+        default_type text/plain;
+        location / { return 200 "Hello, World!\\n"; }
     }
 }
 EOF
