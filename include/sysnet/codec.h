@@ -200,6 +200,65 @@ void *sn_pb_arena_alloc(struct sn_pb_arena *a, size_t count, size_t size, size_t
  * codes fall back to sn_strerror(). Static strings, never NULL. */
 const char *sn_pb_strerror(int err);
 
+/* ---- the flat layout (snc --flat): generic pieces of every generated verifier ----
+ *
+ * A flat buffer (SBE's idea; FlatBuffers' verifier) is read in place, no decoding:
+ *
+ *   header (16 bytes, little endian)      root table           variable data
+ *   +-------+--------+-------+--------+   +-----------------+  +------------------ ...
+ *   | magic | layout | total | 0      |   | fixed fields at |  | strings, arrays,
+ *   | SNFL  | hash   | size  | (rsvd) |   | fixed offsets   |  | nested tables
+ *   +-------+--------+-------+--------+   +-----------------+  +------------------ ...
+ *
+ * A TABLE is the fixed part of one message: every field at an offset known at
+ * compile time, little endian, naturally aligned (8-byte fields first, then 4, then
+ * 1; tables and arrays are placed at their alignment; padding is zero). Readers use
+ * byte loads (sn_load_le32), so alignment is a speed matter, never a safety one.
+ * A variable field holds a u32 OFFSET relative to the start of the table that owns
+ * it (0: none) and a u32 length/count: a string or bytes (off, len); a nested
+ * message (off) to its table; repeated scalars (off, count) to packed elements;
+ * repeated strings (off, count) to count (off, len) entries; repeated messages
+ * (off, count) to count tables side by side (an SBE repeating group). Offsets point
+ * FORWARD, and regions come in one canonical order (depth first, fields in schema
+ * order) without overlap: the verifier walks them with one cursor that only moves
+ * forward, so verification is linear in the buffer size, cycles and shared regions
+ * are impossible, and a count can never exceed the bytes it claims (a table is at
+ * least 1 byte). Nesting is limited to SN_FLAT_MAX_DEPTH levels below the root.
+ *
+ * Errors: -ENODATA the buffer is shorter than its header says (truncated);
+ * -EBADMSG anything else (magic, layout hash, an offset or length out of bounds,
+ * backwards or overlapping, a bool that is not 0/1, bad UTF-8, too deep).
+ */
+#define SN_FLAT_MAGIC     0x4c464e53u /* "SNFL" as stored (little endian) */
+#define SN_FLAT_HDR_SIZE  16
+#define SN_FLAT_MAX_DEPTH SN_PB_MAX_DEPTH
+#define SN_FLAT_MAX_SIZE  ((size_t)INT32_MAX) /* offsets are u32; returns are int */
+
+/* pos rounded up to align (a power of two). */
+static inline size_t sn_flat_align(size_t pos, size_t align) { return (pos + align - 1) & ~(align - 1); }
+/* Writers: place size bytes at the next multiple of align after *cur; returns where. */
+static inline size_t sn_flat_reserve(size_t *cur, size_t size, size_t align)
+{
+    size_t at = sn_flat_align(*cur, align);
+    *cur = at + size;
+    return at;
+}
+/* Check the header of b[0..len): -ENODATA if len < 16 or the total size it states is
+ * larger than len; -EBADMSG for a wrong magic or layout hash, a non-zero reserved word,
+ * or a total smaller than header + root_size. Sets *total (bytes the buffer uses). */
+int sn_flat_header_check(const uint8_t *b, size_t len, uint32_t hash, size_t root_size, size_t *total);
+/* Write the 16-byte header. */
+void sn_flat_header_write(uint8_t *b, uint32_t hash, uint32_t total);
+/* One region of `count` elements of `elem_size` bytes, referenced from the table at
+ * absolute position t by relative offset off: off 0 means none and needs count 0;
+ * otherwise t + off must be at or after *cur and the region must end by total. On
+ * success *cur moves to its end. -EBADMSG otherwise. */
+int sn_flat_region(size_t t, uint32_t off, uint32_t count, size_t elem_size, size_t total, size_t *cur);
+/* 0 if each of p[0..n) is 0 or 1 (bools, presence bytes), else -EBADMSG. */
+int sn_flat_bools_check(const uint8_t *p, size_t n);
+/* A one-line reason for a flat-layout error code. */
+const char *sn_flat_strerror(int err);
+
 #ifdef __cplusplus
 }
 #endif

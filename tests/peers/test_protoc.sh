@@ -26,11 +26,11 @@ WARN="-std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prot
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CC=${CC:-cc}
 
-# build NAME SCHEMA MSG: generate and compile; the ASan program is $tmp/NAME/prog.
+# build NAME SCHEMA MSG [--flat]: generate and compile; the ASan program is $tmp/NAME/prog.
 build() {
     local name=$1 schema=$2 msg=$3 d=$tmp/$1 ok=1 out
     mkdir -p "$d"
-    if ! out=$("$SNC" --c-out "$d" --main "$msg" "$PROTO/$schema.proto" 2>&1); then
+    if ! out=$("$SNC" --c-out "$d" --main "$msg" "${@:4}" "$PROTO/$schema.proto" 2>&1); then
         fail "snc_$name" "$out"; return 1
     fi
     for c in gcc clang; do
@@ -78,7 +78,18 @@ build order nested sn.test.Order || { summary; exit; }
 build repeated nested sn.test.Repeated || { summary; exit; }
 build node nested sn.test.Node || { summary; exit; }
 S=$tmp/scalars/prog O=$tmp/order/prog R=$tmp/repeated/prog N=$tmp/node/prog
+# --flat: the same programs through the flat layout (decode, to flat, verify, read
+# back through the accessors, re-encode). Every case below runs on both.
+build scalars_flat scalars sn.test.Scalars --flat || { summary; exit; }
+build order_flat nested sn.test.Order --flat || { summary; exit; }
+build repeated_flat nested sn.test.Repeated --flat || { summary; exit; }
+build node_flat nested sn.test.Node --flat || { summary; exit; }
 
+# The interop cases, run once per path; in the flat run every test name starts "flat_".
+SFX=""
+pass() { echo "ok   $SFX$1"; sn_pass=$((sn_pass+1)); }
+fail() { echo "FAIL $SFX$1: $2"; sn_fail=$((sn_fail+1)); }
+cases() {
 # ---- scalars ----
 roundtrip scalars_extremes "$S" scalars sn.test.Scalars '
 f_double: -1.5
@@ -317,6 +328,122 @@ if "$O" < "$tmp/many" > "$tmp/many.out" 2> "$tmp/many.err" && ! sanitizer_spoke 
     pass many_empty_elements
 else fail many_empty_elements "$(head -c 300 "$tmp/many.err")"; fi
 
+}
+cases
+S=$tmp/scalars_flat/prog O=$tmp/order_flat/prog R=$tmp/repeated_flat/prog N=$tmp/node_flat/prog SFX=flat_
+cases
+S=$tmp/scalars/prog O=$tmp/order/prog R=$tmp/repeated/prog N=$tmp/node/prog SFX=""
+
+# ---- the generated verifier on hostile flat buffers (a C program over nested.proto) ----
+# From a valid flat Order: every prefix must be refused with -ENODATA; every byte set
+# to 0x00, 0xff, b^0x01 and b^0x80 must be refused or, when accepted, read back and
+# re-encode under ASan; a huge count, a self-referencing and a backwards offset are
+# refused; a Node chain 100 levels below the root verifies, 101 does not.
+mkdir -p "$tmp/fc"
+"$SNC" --c-out "$tmp/fc" --flat "$PROTO/nested.proto" > "$tmp/fc/snc.err" 2>&1 || fail flat_verifier_snc "$(cat "$tmp/fc/snc.err")"
+cat > "$tmp/fc/flatcheck.c" <<'EOF'
+#include "nested.pb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint8_t arena_buf[1 << 22];
+
+static int read_back(const uint8_t *b, size_t n)
+{
+    struct sn_pb_arena a;
+    struct sn_test_Order m;
+    static uint8_t out[1 << 20];
+    sn_pb_arena_init(&a, arena_buf, sizeof(arena_buf));
+    int rc = sn_test_Order_from_flat(&m, b, n, &a);
+    if (rc < 0)
+        return rc;
+    return sn_test_Order_encode(&m, out, sizeof(out)) < 0 ? -1 : 0;
+}
+
+static int node_chain(int levels)
+{
+    static struct sn_test_Node nodes[200];
+    static uint8_t buf[1 << 16];
+    memset(nodes, 0, sizeof(nodes));
+    for (int i = 0; i < levels; i++)
+        nodes[i].child = &nodes[i + 1];
+    int n = sn_test_Node_to_flat(&nodes[0], buf, sizeof(buf));
+    return n < 0 ? n : sn_test_Node_flat_verify(buf, (size_t)n);
+}
+
+int main(void)
+{
+    static uint8_t in[1 << 16], flat[1 << 16], mut[1 << 16];
+    size_t len = fread(in, 1, sizeof(in), stdin);
+    struct sn_pb_arena a;
+    struct sn_test_Order m;
+    sn_pb_arena_init(&a, arena_buf, sizeof(arena_buf));
+    if (sn_test_Order_decode(&m, in, len, &a) < 0) { puts("decode failed"); return 1; }
+    int n = sn_test_Order_to_flat(&m, flat, sizeof(flat));
+    if (n < 0 || sn_test_Order_flat_verify(flat, (size_t)n) != 0) { puts("valid buffer refused"); return 1; }
+    if ((size_t)n != sn_test_Order_flat_size(&m)) { puts("size differs"); return 1; }
+    if (sn_test_Order_to_flat(&m, flat, (size_t)n - 1) != -ENOSPC) { puts("no -ENOSPC"); return 1; }
+    for (int k = 0; k < n; k++)
+        if (sn_test_Order_flat_verify(flat, (size_t)k) != -ENODATA) { printf("prefix %d not -ENODATA\n", k); return 1; }
+    long accepted = 0, refused = 0;
+    static const int how[4] = {0, 1, 2, 3};
+    for (int k = 0; k < n; k++)
+        for (int h = 0; h < 4; h++) {
+            memcpy(mut, flat, (size_t)n);
+            uint8_t v = how[h] == 0 ? 0 : how[h] == 1 ? 0xff : how[h] == 2 ? (uint8_t)(flat[k] ^ 1) : (uint8_t)(flat[k] ^ 0x80);
+            if (v == flat[k])
+                continue;
+            mut[k] = v;
+            int rc = sn_test_Order_flat_verify(mut, (size_t)n);
+            if (rc == 0) {
+                accepted++;
+                if (read_back(mut, (size_t)n) != 0) { printf("byte %d: verified but unreadable\n", k); return 1; }
+            } else if (rc == -EBADMSG || rc == -ENODATA) {
+                refused++;
+            } else {
+                printf("byte %d: rc %d\n", k, rc);
+                return 1;
+            }
+        }
+    /* fills: a huge count (offset kept) and an offset into the header */
+    const uint8_t *t = sn_test_Order_flat_root(flat);
+    size_t fills_slot = 0;
+    for (size_t s = 0; s + 8 <= sn_test_Order_FLAT_TABLE_SIZE; s += 4) /* find the (off, count) of fills */
+        if (sn_test_Order_flat_fills_count(t) && sn_load_le32(t + s + 4) == sn_test_Order_flat_fills_count(t) &&
+            t + sn_load_le32(t + s) == sn_test_Order_flat_fills_at(t, 0)) { fills_slot = s; break; }
+    memcpy(mut, flat, (size_t)n);
+    sn_store_le32(mut + SN_FLAT_HDR_SIZE + fills_slot + 4, 0xffffffffu);
+    if (sn_test_Order_flat_verify(mut, (size_t)n) != -EBADMSG) { puts("huge count accepted"); return 1; }
+    memcpy(mut, flat, (size_t)n);
+    sn_store_le32(mut + SN_FLAT_HDR_SIZE + fills_slot, 0);
+    if (sn_test_Order_flat_verify(mut, (size_t)n) != -EBADMSG) { puts("count without offset accepted"); return 1; }
+    memcpy(mut, flat, (size_t)n);
+    sn_store_le32(mut + SN_FLAT_HDR_SIZE + fills_slot, 1);
+    if (sn_test_Order_flat_verify(mut, (size_t)n) != -EBADMSG) { puts("backwards offset accepted"); return 1; }
+    memcpy(mut, flat, (size_t)n);
+    sn_store_le32(mut + 4, sn_test_Order_FLAT_HASH ^ 1);
+    if (sn_test_Order_flat_verify(mut, (size_t)n) != -EBADMSG) { puts("wrong layout hash accepted"); return 1; }
+    if (node_chain(100) != 0) { puts("100 levels refused"); return 1; }
+    if (node_chain(101) != -EBADMSG) { puts("101 levels accepted"); return 1; }
+    printf("ok %d bytes, %ld mutations accepted, %ld refused\n", n, accepted, refused);
+    return 0;
+}
+EOF
+if out=$($CC $WARN -Iinclude -O1 -g $SAN -o "$tmp/fc/flatcheck" "$tmp/fc"/*.c "$SN_BUILD/asan/libsysnet.a" 2>&1); then
+    if out=$("$tmp/fc/flatcheck" < "$tmp/rt_order_full.in" 2>&1) && ! printf '%s' "$out" | grep -qE 'AddressSanitizer|runtime error'; then
+        pass "flat_verifier_hostile (${out#ok })"
+    else fail flat_verifier_hostile "$(printf '%s' "$out" | head -c 400)"; fi
+else fail flat_verifier_build "$(printf '%s' "$out" | head -c 600)"; fi
+
+# ---- fuzz/gen holds snc's current output for nested.proto (fuzz/fuzz_flat.c includes it) ----
+mkdir -p "$tmp/gen"
+"$SNC" --c-out "$tmp/gen" --flat "$PROTO/nested.proto" 2>/dev/null
+if cmp -s "$tmp/gen/nested.pb.h" fuzz/gen/nested.pb.h && cmp -s "$tmp/gen/nested.pb.c" fuzz/gen/nested.pb.c; then
+    pass flat_fuzz_gen_up_to_date
+else fail flat_fuzz_gen_up_to_date "regenerate: build/snc --c-out fuzz/gen --flat tests/peers/proto/nested.proto"; fi
+
 # ---- snc's own errors: file:line:col: message, exit 1 ----
 snc_error() { # NAME PATTERN PROTO-TEXT
     printf '%s\n' "$3" > "$tmp/bad_$1.proto"
@@ -333,6 +460,8 @@ snc_error enum_first_nonzero 'first enum value must be zero' $'syntax = "proto3"
 snc_error missing_semicolon "expected ';'" $'syntax = "proto3";\nmessage A { int32 x = 1 }'
 snc_error oneof "'oneof' is not supported" $'syntax = "proto3";\nmessage A { oneof o { int32 x = 1; } }'
 snc_error unterminated_comment 'unterminated' $'syntax = "proto3";\n/* forever'
+printf 'syntax = "proto3";\nmessage A {\n  repeated int32 x = 1;\n  int32 x_count = 2;\n}\n' > "$tmp/bad_flat_clash.proto"
+expect snc_error_flat_accessor_clash 1 "^$tmp/bad_flat_clash.proto:4:3: .*defined twice" "$SNC" --c-out "$tmp" --flat "$tmp/bad_flat_clash.proto"
 expect snc_main_unknown_message 1 'no such message' "$SNC" --c-out "$tmp" --main sn.test.Nope "$PROTO/scalars.proto"
 
 summary

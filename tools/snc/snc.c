@@ -5,7 +5,11 @@
  * as [packed = false], which are parsed and ignored) and writes DIR/NAME.pb.h and
  * DIR/NAME.pb.c: one struct per message and NAME_size/_encode/_decode built on
  * <sysnet/codec.h>. --main MSG (MSG as protoc names it: package.Message) adds
- * DIR/main.c, a filter stdin -> decode -> encode -> stdout. Errors are printed as
+ * DIR/main.c, a filter stdin -> decode -> encode -> stdout. --flat adds the flat
+ * zero-copy layout (<sysnet/codec.h>): per message a table of fixed-offset
+ * little-endian fields, inline accessors, a verifier, and converters from/to the
+ * struct; with --main, main.c then goes decode -> to flat -> verify -> read back
+ * through the accessors -> encode. Errors are printed as
  * "file:line:col: message" and exit with status 1.
  *
  * Layout: lexer, parser (builds messages/enums/fields), resolver (type names to
@@ -849,6 +853,455 @@ static struct field **sorted_fields(const struct message *m)
     return v;
 }
 
+static int g_flat_on; /* --flat: also emit the flat layout */
+
+/* ---- emit: the flat layout (--flat) ------------------------------------------------------
+ * See <sysnet/codec.h> for the layout. Per message: a table of fixed size (8-byte
+ * fields, then 4-byte fields and every (offset, length) pair, then 1-byte bools and
+ * presence bytes), offsets of its fields computed here once; then generated per
+ * message: accessors (inline, in the header), a verifier, a writer that sizes (NULL
+ * buffer) or writes with the same code, and a reader back to the struct. */
+
+struct flat {
+    size_t *off;    /* per field (declaration order): offset of its slot in the table */
+    size_t *pres;   /* per optional field: offset of its presence byte */
+    size_t size;    /* bytes of the table (>= 1, a multiple of align) */
+    size_t align;   /* 8, 4 or 1 */
+    uint32_t hash;  /* layout hash of the whole file, salted with the message name */
+};
+static struct flat *g_flat; /* parallel to g_msgs */
+
+static size_t flat_scalar_size(enum kind k)
+{
+    if (k == K_BOOL)
+        return 1;
+    if (is_fixed64(k) || k == K_INT64 || k == K_UINT64 || k == K_SINT64)
+        return 8;
+    return 4;
+}
+
+/* Bytes and alignment of a field's slot in its table. */
+static size_t flat_slot(const struct field *f, size_t *align)
+{
+    if (f->repeated || f->kind == K_STRING || f->kind == K_BYTES) {
+        *align = 4;
+        return 8;
+    }
+    if (f->kind == K_MESSAGE) {
+        *align = 4;
+        return 4;
+    }
+    *align = flat_scalar_size(f->kind);
+    return *align;
+}
+
+static size_t msg_index(const struct message *m)
+{
+    for (size_t i = 0; i < g_nmsgs; i++)
+        if (g_msgs[i] == m)
+            return i;
+    return 0;
+}
+
+static uint32_t fnv1a(uint32_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* The accessors of a message must have distinct names (X_flat_F, X_flat_has_F,
+ * X_flat_F_count, X_flat_F_at, X_flat_root/size/verify): a field named "root", or
+ * "a_count" beside a repeated "a", would define one twice. Refused with a clear error. */
+static void flat_check_names(const struct message *m)
+{
+    size_t cap = 4 * m->nfields + 3, n = 0;
+    char **names = xmalloc(cap * sizeof(char *));
+    int *lines = xmalloc(cap * sizeof(int)), *cols = xmalloc(cap * sizeof(int));
+    names[n++] = xstrdup("root");
+    names[n++] = xstrdup("size");
+    names[n++] = xstrdup("verify");
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        size_t first = n;
+        names[n++] = xstrdup(f->cname);
+        if (f->optional)
+            names[n++] = xfmt("has_%s", f->cname);
+        if (f->repeated) {
+            names[n++] = xfmt("%s_count", f->cname);
+            names[n++] = xfmt("%s_at", f->cname);
+        }
+        for (size_t q = first; q < n; q++) {
+            lines[q] = f->line;
+            cols[q] = f->col;
+        }
+    }
+    for (size_t i = 3; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                die_at(lines[i], cols[i], "--flat: the accessor %s_flat_%s would be defined twice (rename the field)",
+                       m->cname, names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(lines);
+    free(cols);
+}
+
+static void flat_layout_all(void)
+{
+    for (size_t i = 0; i < g_nmsgs; i++)
+        flat_check_names(g_msgs[i]);
+    g_flat = xmalloc((g_nmsgs + 1) * sizeof(*g_flat));
+    uint32_t file_hash = 2166136261u;
+    for (size_t i = 0; i < g_nmsgs; i++) {
+        const struct message *m = g_msgs[i];
+        struct flat *L2 = &g_flat[i];
+        L2->off = xmalloc((m->nfields + 1) * sizeof(size_t));
+        L2->pres = xmalloc((m->nfields + 1) * sizeof(size_t));
+        size_t pos = 0, maxa = 1;
+        for (size_t want = 8; want >= 1; want /= 2) { /* 8-aligned slots, then 4, then 1 */
+            for (size_t k = 0; k < m->nfields; k++) {
+                size_t a, sz = flat_slot(&m->fields[k], &a);
+                if (a == want) {
+                    L2->off[k] = pos;
+                    pos += sz;
+                    if (a > maxa)
+                        maxa = a;
+                }
+            }
+            if (want == 1)
+                for (size_t k = 0; k < m->nfields; k++)
+                    if (m->fields[k].optional)
+                        L2->pres[k] = pos++;
+        }
+        L2->align = maxa;
+        L2->size = pos ? (pos + maxa - 1) / maxa * maxa : 1; /* >= 1: a count never exceeds the bytes */
+        file_hash = fnv1a(file_hash, m->full);
+        for (size_t k = 0; k < m->nfields; k++) {
+            const struct field *f = &m->fields[k];
+            char *d = xfmt("|%u:%s:%d%d:%zu", f->number,
+                           f->kind == K_MESSAGE ? f->msg->full : f->kind == K_ENUM ? "enum" : scalars[f->kind].name,
+                           f->repeated, f->optional, L2->off[k]);
+            file_hash = fnv1a(file_hash, d);
+            free(d);
+        }
+        file_hash = fnv1a(file_hash, ";");
+    }
+    for (size_t i = 0; i < g_nmsgs; i++)
+        g_flat[i].hash = fnv1a(fnv1a(file_hash, "root:"), g_msgs[i]->full);
+}
+
+/* Load expression of a scalar of kind k stored at byte pointer P. */
+static char *flat_load(enum kind k, const char *P)
+{
+    switch (k) {
+    case K_DOUBLE: return xfmt("sn_pb_f64_from(sn_load_le64(%s))", P);
+    case K_FLOAT: return xfmt("sn_pb_f32_from(sn_load_le32(%s))", P);
+    case K_INT64: case K_SINT64: case K_SFIXED64: return xfmt("(int64_t)sn_load_le64(%s)", P);
+    case K_UINT64: case K_FIXED64: return xfmt("sn_load_le64(%s)", P);
+    case K_INT32: case K_SINT32: case K_SFIXED32: case K_ENUM: return xfmt("(int32_t)sn_load_le32(%s)", P);
+    case K_UINT32: case K_FIXED32: return xfmt("sn_load_le32(%s)", P);
+    case K_BOOL: return xfmt("((%s)[0] != 0)", P);
+    default: return xstrdup("0");
+    }
+}
+
+/* Store statement of value V of kind k at byte pointer P. */
+static char *flat_store(enum kind k, const char *P, const char *V)
+{
+    switch (k) {
+    case K_DOUBLE: return xfmt("sn_store_le64(%s, sn_pb_f64_bits(%s));", P, V);
+    case K_FLOAT: return xfmt("sn_store_le32(%s, sn_pb_f32_bits(%s));", P, V);
+    case K_BOOL: return xfmt("(%s)[0] = (uint8_t)(%s ? 1 : 0);", P, V);
+    default:
+        if (flat_scalar_size(k) == 8)
+            return xfmt("sn_store_le64(%s, (uint64_t)%s);", P, V);
+        return xfmt("sn_store_le32(%s, (uint32_t)%s);", P, V);
+    }
+}
+
+static void emit_flat_header(FILE *o, const struct message *m)
+{
+    const struct flat *F = &g_flat[msg_index(m)];
+    const char *c = m->cname;
+    fprintf(o, "/* flat layout of %s: a %zu-byte table, aligned to %zu */\n", m->full, F->size, F->align);
+    fprintf(o, "#define %s_FLAT_TABLE_SIZE %zu\n#define %s_FLAT_HASH 0x%08xu\n", c, F->size, c, F->hash);
+    fprintf(o, "size_t %s_flat_size(const struct %s *m);\n", c, c);
+    fprintf(o, "int %s_to_flat(const struct %s *m, uint8_t *buf, size_t cap);\n", c, c);
+    fprintf(o, "int %s_flat_verify(const uint8_t *buf, size_t len);\n", c);
+    fprintf(o, "int %s_from_flat(struct %s *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a);\n", c, c);
+    fprintf(o, "static inline const uint8_t *%s_flat_root(const uint8_t *buf) { return buf + SN_FLAT_HDR_SIZE; }\n", c);
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        size_t off = F->off[k];
+        char *t = f->kind == K_MESSAGE ? xstrdup("const uint8_t *") : elem_ctype(f);
+        if (!f->repeated) {
+            if (f->optional)
+                fprintf(o, "static inline bool %s_flat_has_%s(const uint8_t *t) { return t[%zu] != 0; }\n", c, f->cname,
+                        F->pres[k]);
+            if (f->kind == K_MESSAGE) {
+                fprintf(o, "static inline const uint8_t *%s_flat_%s(const uint8_t *t)\n{\n"
+                           "    uint32_t o = sn_load_le32(t + %zu);\n    return o ? t + o : NULL;\n}\n",
+                        c, f->cname, off);
+            } else if (f->kind == K_STRING || f->kind == K_BYTES) {
+                fprintf(o, "static inline struct sn_pb_slice %s_flat_%s(const uint8_t *t)\n{\n"
+                           "    struct sn_pb_slice s = {t + sn_load_le32(t + %zu), sn_load_le32(t + %zu)};\n"
+                           "    return s;\n}\n", c, f->cname, off, off + 4);
+            } else {
+                char *P = xfmt("t + %zu", off);
+                char *ld = flat_load(f->kind, P);
+                fprintf(o, "static inline %s %s_flat_%s(const uint8_t *t) { return %s; }\n", t, c, f->cname, ld);
+                free(ld);
+                free(P);
+            }
+        } else {
+            fprintf(o, "static inline size_t %s_flat_%s_count(const uint8_t *t) { return sn_load_le32(t + %zu); }\n",
+                    c, f->cname, off + 4);
+            if (f->kind == K_MESSAGE) {
+                fprintf(o, "static inline const uint8_t *%s_flat_%s_at(const uint8_t *t, size_t i)\n{\n"
+                           "    return t + sn_load_le32(t + %zu) + i * %zu; /* %s_FLAT_TABLE_SIZE */\n}\n",
+                        c, f->cname, off, g_flat[msg_index(f->msg)].size, f->msg->cname);
+            } else if (f->kind == K_STRING || f->kind == K_BYTES) {
+                fprintf(o, "static inline struct sn_pb_slice %s_flat_%s_at(const uint8_t *t, size_t i)\n{\n"
+                           "    const uint8_t *e = t + sn_load_le32(t + %zu) + 8 * i;\n"
+                           "    struct sn_pb_slice s = {t + sn_load_le32(e), sn_load_le32(e + 4)};\n"
+                           "    return s;\n}\n", c, f->cname, off);
+            } else {
+                char *P = xfmt("t + sn_load_le32(t + %zu) + %zu * i", off, flat_scalar_size(f->kind));
+                char *ld = flat_load(f->kind, P);
+                fprintf(o, "static inline %s %s_flat_%s_at(const uint8_t *t, size_t i) { return %s; }\n", t, c,
+                        f->cname, ld);
+                free(ld);
+                free(P);
+            }
+        }
+        free(t);
+    }
+    fputs("\n", o);
+}
+
+static void emit_flat_verify(FILE *o, const struct message *m)
+{
+    const struct flat *F = &g_flat[msg_index(m)];
+    const char *c = m->cname;
+    fprintf(o, "static int %s_flat_verify_(const uint8_t *b, size_t t, size_t total, size_t *cur, int depth)\n{\n"
+               "    const uint8_t *p = b + t;\n"
+               "    (void)p;\n    (void)total;\n    (void)cur;\n"
+               "    if (depth > SN_FLAT_MAX_DEPTH)\n        return -EBADMSG;\n", c);
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        size_t off = F->off[k];
+        if (f->optional)
+            fprintf(o, "    if (p[%zu] > 1)\n        return -EBADMSG;\n", F->pres[k]);
+        if (!f->repeated && f->kind == K_BOOL)
+            fprintf(o, "    if (p[%zu] > 1)\n        return -EBADMSG;\n", off);
+        if (!f->repeated && f->kind != K_STRING && f->kind != K_BYTES && f->kind != K_MESSAGE)
+            continue;
+        fprintf(o, "    { /* %s */\n        uint32_t o = sn_load_le32(p + %zu)%s;\n", f->name, off,
+                f->repeated || f->kind != K_MESSAGE ? "" : ", n = o ? 1 : 0");
+        if (f->repeated || f->kind != K_MESSAGE)
+            fprintf(o, "        uint32_t n = sn_load_le32(p + %zu);\n", off + 4);
+        if (f->kind == K_MESSAGE) {
+            const struct flat *G = &g_flat[msg_index(f->msg)];
+            fprintf(o, "        SNC_TRY(sn_flat_region(t, o, n, %zu, total, cur));\n", G->size);
+            int needs = 0; /* does an element need a look inside? (refs, bools, presence bytes) */
+            for (size_t q = 0; q < f->msg->nfields; q++)
+                if (f->msg->fields[q].repeated || f->msg->fields[q].optional || !is_packable(f->msg->fields[q].kind) ||
+                    f->msg->fields[q].kind == K_BOOL)
+                    needs = 1;
+            if (needs || !f->repeated)
+                fprintf(o, "        for (uint32_t i = 0; i < n; i++)\n"
+                           "            SNC_TRY(%s_flat_verify_(b, t + o + (size_t)i * %zu, total, cur, depth + 1));\n",
+                        f->msg->cname, G->size);
+        } else if (f->kind == K_STRING || f->kind == K_BYTES) {
+            if (f->repeated) {
+                fprintf(o, "        SNC_TRY(sn_flat_region(t, o, n, 8, total, cur));\n"
+                           "        for (uint32_t i = 0; i < n; i++) {\n"
+                           "            const uint8_t *e = p + o + (size_t)i * 8;\n"
+                           "            uint32_t so = sn_load_le32(e), sl = sn_load_le32(e + 4);\n"
+                           "            SNC_TRY(sn_flat_region(t, so, sl, 1, total, cur));\n");
+                if (f->kind == K_STRING)
+                    fputs("            if (sn_pb_utf8_check(p + so, sl) < 0)\n                return -EBADMSG;\n", o);
+                fputs("        }\n", o);
+            } else {
+                fputs("        SNC_TRY(sn_flat_region(t, o, n, 1, total, cur));\n", o);
+                if (f->kind == K_STRING)
+                    fputs("        if (sn_pb_utf8_check(p + o, n) < 0)\n            return -EBADMSG;\n", o);
+            }
+        } else {
+            fprintf(o, "        SNC_TRY(sn_flat_region(t, o, n, %zu, total, cur));\n", flat_scalar_size(f->kind));
+            if (f->kind == K_BOOL)
+                fputs("        SNC_TRY(sn_flat_bools_check(p + o, n));\n", o);
+        }
+        fputs("    }\n", o);
+    }
+    fputs("    return 0;\n}\n\n", o);
+    fprintf(o, "int %s_flat_verify(const uint8_t *buf, size_t len)\n{\n"
+               "    size_t total, cur = SN_FLAT_HDR_SIZE + %s_FLAT_TABLE_SIZE;\n"
+               "    SNC_TRY(sn_flat_header_check(buf, len, %s_FLAT_HASH, %s_FLAT_TABLE_SIZE, &total));\n"
+               "    SNC_TRY(%s_flat_verify_(buf, SN_FLAT_HDR_SIZE, total, &cur, 0));\n"
+               "    return cur == total ? 0 : -EBADMSG; /* nothing unaccounted for at the end */\n}\n\n",
+            c, c, c, c, c);
+}
+
+static void emit_flat_put(FILE *o, const struct message *m)
+{
+    const struct flat *F = &g_flat[msg_index(m)];
+    const char *c = m->cname;
+    fprintf(o, "/* Write m's variable data after *cur (its table, at t, is already placed), or only\n"
+               " * advance *cur when b is NULL: sizing and writing share this code. */\n"
+               "static void %s_flat_put_(const struct %s *m, uint8_t *b, size_t t, size_t *cur)\n{\n"
+               "    uint8_t *p = b ? b + t : NULL;\n    (void)m;\n    (void)cur;\n", c, c);
+    fputs("    if (p) {\n", o);
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        if (f->optional)
+            fprintf(o, "        p[%zu] = m->has_%s ? 1 : 0;\n", F->pres[k], f->cname);
+        if (f->repeated || !is_packable(f->kind))
+            continue;
+        char *P = xfmt("p + %zu", F->off[k]);
+        char *V = xfmt("m->%s", f->cname);
+        char *st = flat_store(f->kind, P, V);
+        fprintf(o, "        %s\n", st);
+        free(st);
+        free(V);
+        free(P);
+    }
+    fputs("    }\n", o);
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        size_t off = F->off[k];
+        const char *fn = f->cname;
+        if (!f->repeated && is_packable(f->kind))
+            continue;
+        if (!f->repeated && f->kind == K_MESSAGE) {
+            const struct flat *G = &g_flat[msg_index(f->msg)];
+            fprintf(o, "    if (m->%s) {\n        size_t at = sn_flat_reserve(cur, %zu, %zu);\n"
+                       "        if (p)\n            sn_store_le32(p + %zu, (uint32_t)(at - t));\n"
+                       "        %s_flat_put_(m->%s, b, at, cur);\n    }\n",
+                    fn, G->size, G->align, off, f->msg->cname, fn);
+        } else if (!f->repeated) {
+            fprintf(o, "    if (m->%s.len) {\n        size_t at = sn_flat_reserve(cur, m->%s.len, 1);\n"
+                       "        if (p) {\n            sn_store_le32(p + %zu, (uint32_t)(at - t));\n"
+                       "            sn_store_le32(p + %zu, (uint32_t)m->%s.len);\n"
+                       "            memcpy(b + at, m->%s.ptr, m->%s.len);\n        }\n    }\n",
+                    fn, fn, off, off + 4, fn, fn, fn);
+        } else {
+            size_t es, ea;
+            if (f->kind == K_MESSAGE) {
+                es = g_flat[msg_index(f->msg)].size;
+                ea = g_flat[msg_index(f->msg)].align;
+            } else if (f->kind == K_STRING || f->kind == K_BYTES) {
+                es = 8;
+                ea = 4;
+            } else {
+                es = ea = flat_scalar_size(f->kind);
+            }
+            fprintf(o, "    if (m->%s.count) {\n        size_t n = m->%s.count;\n"
+                       "        size_t at = sn_flat_reserve(cur, n * %zu, %zu);\n"
+                       "        if (p) {\n            sn_store_le32(p + %zu, (uint32_t)(at - t));\n"
+                       "            sn_store_le32(p + %zu, (uint32_t)n);\n        }\n",
+                    fn, fn, es, ea, off, off + 4);
+            if (f->kind == K_MESSAGE) {
+                fprintf(o, "        for (size_t i = 0; i < n; i++)\n"
+                           "            %s_flat_put_(&m->%s.ptr[i], b, at + i * %zu, cur);\n",
+                        f->msg->cname, fn, es);
+            } else if (f->kind == K_STRING || f->kind == K_BYTES) {
+                fprintf(o, "        for (size_t i = 0; i < n; i++) {\n"
+                           "            const struct sn_pb_slice *s = &m->%s.ptr[i];\n"
+                           "            if (!s->len)\n                continue;\n"
+                           "            size_t so = sn_flat_reserve(cur, s->len, 1);\n"
+                           "            if (p) {\n"
+                           "                sn_store_le32(b + at + 8 * i, (uint32_t)(so - t));\n"
+                           "                sn_store_le32(b + at + 8 * i + 4, (uint32_t)s->len);\n"
+                           "                memcpy(b + so, s->ptr, s->len);\n            }\n        }\n", fn);
+            } else {
+                char *P = xfmt("b + at + %zu * i", es);
+                char *V = xfmt("m->%s.ptr[i]", fn);
+                char *st = flat_store(f->kind, P, V);
+                fprintf(o, "        if (p)\n            for (size_t i = 0; i < n; i++)\n                %s\n", st);
+                free(st);
+                free(V);
+                free(P);
+            }
+            fputs("    }\n", o);
+        }
+    }
+    fputs("}\n\n", o);
+    fprintf(o, "size_t %s_flat_size(const struct %s *m)\n{\n"
+               "    size_t cur = SN_FLAT_HDR_SIZE + %s_FLAT_TABLE_SIZE;\n"
+               "    %s_flat_put_(m, NULL, SN_FLAT_HDR_SIZE, &cur);\n    return cur;\n}\n\n", c, c, c, c);
+    fprintf(o, "int %s_to_flat(const struct %s *m, uint8_t *buf, size_t cap)\n{\n"
+               "    size_t n = %s_flat_size(m), cur = SN_FLAT_HDR_SIZE + %s_FLAT_TABLE_SIZE;\n"
+               "    if (n > SN_FLAT_MAX_SIZE)\n        return -EMSGSIZE;\n"
+               "    if (n > cap)\n        return -ENOSPC;\n"
+               "    memset(buf, 0, n);\n"
+               "    %s_flat_put_(m, buf, SN_FLAT_HDR_SIZE, &cur);\n"
+               "    sn_flat_header_write(buf, %s_FLAT_HASH, (uint32_t)n);\n"
+               "    return (int)n;\n}\n\n", c, c, c, c, c, c);
+}
+
+static void emit_flat_read(FILE *o, const struct message *m)
+{
+    const char *c = m->cname;
+    fprintf(o, "static int %s_from_flat_(struct %s *m, const uint8_t *t, struct sn_pb_arena *a)\n{\n"
+               "    (void)t;\n    (void)a;\n    memset(m, 0, sizeof(*m));\n", c, c);
+    for (size_t k = 0; k < m->nfields; k++) {
+        const struct field *f = &m->fields[k];
+        const char *fn = f->cname;
+        if (!f->repeated && f->kind != K_MESSAGE) {
+            if (f->optional)
+                fprintf(o, "    m->has_%s = %s_flat_has_%s(t);\n", fn, c, fn);
+            fprintf(o, "    m->%s = %s_flat_%s(t);\n", fn, c, fn);
+        } else if (!f->repeated) {
+            fprintf(o, "    {\n        const uint8_t *s = %s_flat_%s(t);\n        if (s) {\n"
+                       "            struct %s *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct %s));\n"
+                       "            if (!sub)\n                return -ENOMEM;\n"
+                       "            SNC_TRY(%s_from_flat_(sub, s, a));\n            m->%s = sub;\n        }\n    }\n",
+                    c, fn, f->msg->cname, f->msg->cname, f->msg->cname, fn);
+        } else {
+            char *et = elem_ctype(f);
+            fprintf(o, "    {\n        size_t n = %s_flat_%s_count(t);\n        if (n) {\n"
+                       "            %s *arr = sn_pb_arena_alloc(a, n, sizeof(%s), _Alignof(%s));\n"
+                       "            if (!arr)\n                return -ENOMEM;\n"
+                       "            for (size_t i = 0; i < n; i++)\n",
+                    c, fn, et, et, et);
+            if (f->kind == K_MESSAGE)
+                fprintf(o, "                SNC_TRY(%s_from_flat_(&arr[i], %s_flat_%s_at(t, i), a));\n", f->msg->cname, c, fn);
+            else
+                fprintf(o, "                arr[i] = %s_flat_%s_at(t, i);\n", c, fn);
+            fprintf(o, "            m->%s.ptr = arr;\n            m->%s.count = n;\n        }\n    }\n", fn, fn);
+            free(et);
+        }
+    }
+    fputs("    return 0;\n}\n\n", o);
+    fprintf(o, "int %s_from_flat(struct %s *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)\n{\n"
+               "    size_t mark = a ? a->used : 0;\n"
+               "    int rc = %s_flat_verify(buf, len);\n"
+               "    if (rc == 0)\n        rc = %s_from_flat_(m, %s_flat_root(buf), a);\n"
+               "    if (rc < 0) {\n        memset(m, 0, sizeof(*m));\n        if (a)\n            a->used = mark;\n    }\n"
+               "    return rc;\n}\n\n", c, c, c, c, c);
+}
+
+static void emit_flat_source(FILE *o)
+{
+    for (size_t i = 0; i < g_nmsgs; i++) {
+        const char *c = g_msgs[i]->cname;
+        fprintf(o, "static int %s_flat_verify_(const uint8_t *b, size_t t, size_t total, size_t *cur, int depth);\n", c);
+        fprintf(o, "static void %s_flat_put_(const struct %s *m, uint8_t *b, size_t t, size_t *cur);\n", c, c);
+        fprintf(o, "static int %s_from_flat_(struct %s *m, const uint8_t *t, struct sn_pb_arena *a);\n", c, c);
+    }
+    fputs("\n", o);
+    for (size_t i = 0; i < g_nmsgs; i++) {
+        emit_flat_verify(o, g_msgs[i]);
+        emit_flat_put(o, g_msgs[i]);
+        emit_flat_read(o, g_msgs[i]);
+    }
+}
+
 /* ---- emit: header ------------------------------------------------------------------------ */
 
 static void emit_header(FILE *o, const char *src, const char *base)
@@ -917,6 +1370,24 @@ static void emit_header(FILE *o, const char *src, const char *base)
         fprintf(o, "int %s_encode(const struct %s *m, uint8_t *buf, size_t cap);\n", m->cname, m->cname);
         fprintf(o, "int %s_decode(struct %s *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a);\n\n",
                 m->cname, m->cname);
+    }
+    if (g_flat_on) {
+        fputs("/* The flat layout (snc --flat; see <sysnet/codec.h>). Per message X:\n"
+              " *   size_t X_flat_size(const struct X *m)   bytes X_to_flat will write\n"
+              " *   int X_to_flat(const struct X *m, uint8_t *buf, size_t cap)\n"
+              " *       bytes written, -ENOSPC if cap is smaller, -EMSGSIZE over 2 GiB\n"
+              " *   int X_flat_verify(const uint8_t *buf, size_t len)\n"
+              " *       0, -ENODATA (truncated) or -EBADMSG. Call it before any accessor.\n"
+              " *   int X_from_flat(struct X *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)\n"
+              " *       verify, then read back into the struct (slices point into buf)\n"
+              " *   Accessors (read straight from a verified buffer, no bounds checks):\n"
+              " *       const uint8_t *t = X_flat_root(buf);   the root table\n"
+              " *       X_flat_F(t)  a scalar, a string/bytes slice, or a nested table (NULL: absent)\n"
+              " *       X_flat_has_F(t)  optional fields\n"
+              " *       X_flat_F_count(t), X_flat_F_at(t, i)  repeated fields (i < count)\n"
+              " */\n", o);
+        for (size_t i = 0; i < g_nmsgs; i++)
+            emit_flat_header(o, g_msgs[i]);
     }
     fputs("#ifdef __cplusplus\n}\n#endif\n", o);
     fprintf(o, "#endif /* %s */\n", guard);
@@ -1227,6 +1698,8 @@ static void emit_source(FILE *o, const char *src, const char *base)
         emit_encode(o, g_msgs[i]);
         emit_decode(o, g_msgs[i]);
     }
+    if (g_flat_on)
+        emit_flat_source(o);
 }
 
 static void emit_main(FILE *o, const char *base, const struct message *m)
@@ -1234,10 +1707,36 @@ static void emit_main(FILE *o, const char *base, const struct message *m)
     fprintf(o, "/* main.c — generated by snc: read a protobuf %s on stdin, decode it, write it\n"
                " * re-encoded on stdout; exit 1 with a one-line reason on malformed input. */\n", m->full);
     fprintf(o, "#include \"%s.pb.h\"\n\n#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n\n", base);
+    char *flat_part = xstrdup("");
+    if (g_flat_on) {
+        const char *c = m->cname, *fu = m->full;
+        free(flat_part);
+        flat_part = xfmt(
+            "    /* Through the flat layout: convert, verify, read back through the accessors. */\n"
+            "    size_t fsize = %s_flat_size(&msg);\n"
+            "    flat = malloc(fsize ? fsize : 1);\n"
+            "    if (!flat)\n        goto nomem;\n"
+            "    int fl = %s_to_flat(&msg, flat, fsize);\n"
+            "    if (fl < 0) {\n        fprintf(stderr, \"%s: to flat: %%s\\n\", sn_flat_strerror(fl));\n        goto out;\n    }\n"
+            "    int vr = %s_flat_verify(flat, (size_t)fl);\n"
+            "    if (vr < 0) {\n        fprintf(stderr, \"%s: flat verify: %%s\\n\", sn_flat_strerror(vr));\n        goto out;\n    }\n"
+            "    for (acap = 4096 + 16 * (size_t)fl;;) {\n"
+            "        struct sn_pb_arena a2;\n"
+            "        free(arena2);\n"
+            "        arena2 = malloc(acap);\n"
+            "        if (!arena2)\n            goto nomem;\n"
+            "        sn_pb_arena_init(&a2, arena2, acap);\n"
+            "        int d = %s_from_flat(&msg, flat, (size_t)fl, &a2);\n"
+            "        if (d == -ENOMEM && acap < ((size_t)1 << 32)) {\n            acap *= 4;\n            continue;\n        }\n"
+            "        if (d < 0) {\n"
+            "            fprintf(stderr, \"%s: from flat: %%s\\n\", sn_flat_strerror(d));\n"
+            "            goto out;\n        }\n        break;\n    }\n",
+            c, c, fu, c, fu, c, fu);
+    }
     fprintf(o,
             "int main(void)\n{\n"
             "    size_t cap = 65536, len = 0, got;\n"
-            "    uint8_t *in = malloc(cap), *arena = NULL, *out = NULL;\n"
+            "    uint8_t *in = malloc(cap), *arena = NULL, *out = NULL;\n%s"
             "    int rc = 1;\n"
             "    if (!in)\n        goto nomem;\n"
             "    while ((got = fread(in + len, 1, cap - len, stdin)) > 0) {\n"
@@ -1261,6 +1760,7 @@ static void emit_main(FILE *o, const char *base, const struct message *m)
             "        if (d < 0) {\n"
             "            fprintf(stderr, \"%s: malformed input: %%s\\n\", sn_pb_strerror(d));\n"
             "            goto out;\n        }\n        break;\n    }\n"
+            "%s"
             "    size_t n = %s_size(&msg);\n"
             "    out = malloc(n ? n : 1);\n"
             "    if (!out)\n        goto nomem;\n"
@@ -1270,8 +1770,10 @@ static void emit_main(FILE *o, const char *base, const struct message *m)
             "        fprintf(stderr, \"%s: cannot write stdout\\n\");\n        goto out;\n    }\n"
             "    rc = 0;\n    goto out;\n"
             "nomem:\n    fprintf(stderr, \"%s: out of memory\\n\");\n"
-            "out:\n    free(in);\n    free(arena);\n    free(out);\n    return rc;\n}\n",
-            m->full, m->cname, m->cname, m->full, m->cname, m->cname, m->full, m->full, m->full);
+            "out:\n    free(in);\n    free(arena);\n    free(out);\n%s    return rc;\n}\n",
+            g_flat_on ? "    uint8_t *flat = NULL, *arena2 = NULL;\n" : "", m->full, m->cname, m->cname, m->full, flat_part, m->cname, m->cname, m->full, m->full, m->full,
+            g_flat_on ? "    free(flat);\n    free(arena2);\n" : "");
+    free(flat_part);
 }
 
 /* ---- main ---------------------------------------------------------------------------- */
@@ -1326,7 +1828,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: snc --c-out DIR [--main MSG [--flat]] FILE.proto\n"
                     "  writes DIR/NAME.pb.h and DIR/NAME.pb.c; --main package.Message adds DIR/main.c,\n"
-                    "  a stdin -> decode -> encode -> stdout filter for that message\n");
+                    "  a stdin -> decode -> encode -> stdout filter for that message; --flat adds the\n"
+                    "  flat zero-copy layout (accessors, verifier, converters), and main goes through it\n");
     exit(1);
 }
 
@@ -1354,10 +1857,7 @@ int main(int argc, char **argv)
     }
     if (!out_dir || !input)
         usage();
-    if (flat) {
-        fprintf(stderr, "snc: --flat (the flat zero-copy layout) is not implemented yet\n");
-        return 1;
-    }
+    g_flat_on = flat;
     g_file = input;
     size_t len;
     L.src = read_file(input, &len);
@@ -1365,6 +1865,8 @@ int main(int argc, char **argv)
     L.line = L.col = 1;
     parse_file();
     resolve_all();
+    if (g_flat_on)
+        flat_layout_all();
 
     const struct message *mm = NULL;
     if (main_msg) {
