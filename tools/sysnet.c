@@ -24,6 +24,7 @@ static const struct {
     {"echo", cmd_echo, "TCP/UDP echo server on the loop (epoll, io_uring or poll), --workers"},
     {"serve", cmd_serve, "minimal HTTP/1.1 server (keep-alive, pipelining) for wrk"},
     {"load", cmd_load, "load generator: closed or open loop, latency percentiles"},
+    {"feed", cmd_feed, "SoupBinTCP 3.0 market-data session: serve N messages (ITCH) or log in and print"},
     {"lab", cmd_lab, "the guided demo: craft packets of every kind, write a pcap, dissect it"},
 };
 

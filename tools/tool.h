@@ -17,6 +17,7 @@ int cmd_scan(int argc, char **argv);
 int cmd_echo(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+int cmd_feed(int, char **);
 
 /* "sysnet SUB: message\n" on stderr; returns exit code 1 (2 for usage errors). */
 int tool_err(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
