@@ -5,7 +5,7 @@
  * one line each) and the counts and msgs/s at the end. */
 #include "tool.h"
 
-#include <sysnet/itch.h>
+#include <sysnet/soupnet.h>
 #include <sysnet/loop.h>
 #include <sysnet/sock.h>
 #include <sysnet/stream.h>

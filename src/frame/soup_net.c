@@ -2,7 +2,7 @@
  * a message source to logged-in clients, and a client delivering it with sequence
  * numbers. The protocol rules live in soup.c (sn_soup_sess); this file is the I/O:
  * streams, the framer, one timer per connection at sn_soup_deadline(). */
-#include <sysnet/itch.h>
+#include <sysnet/soupnet.h>
 
 #include <errno.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
  * malformed packet. */
 #include "../harness.h"
 
-#include <sysnet/itch.h>
+#include <sysnet/soupnet.h>
 #include <sysnet/loop.h>
 #include <sysnet/sock.h>
 #include <sysnet/stream.h>
