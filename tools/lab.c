@@ -725,7 +725,7 @@ out:
 
 static void help(void)
 {
-    printf("usage: sysnet lab [-w FILE] [--set demo|edge] [-q] [--no-capture]\n"
+    printf("usage: sysnet lab [-w FILE] [--set demo|edge] [-q] [--no-capture] [--no-echo] [--no-feed]\n"
            "The guided demo of the packet layer. Steps 1-4 need no privileges:\n"
            "  1. craft packets of every kind with the wire module's emit functions\n"
            "  2. write them to a pcap file (nanosecond stamps)\n"
@@ -735,12 +735,19 @@ static void help(void)
            "  5. send 1000 UDP datagrams to a socket of ours on 127.0.0.1 (and 100 to a\n"
            "     second port as decoys), capture them on lo through a TPACKET_V3 ring\n"
            "     with the kernel filter 'udp and dst port P', check each one, and print\n"
-           "     the ring's counters. Only lo is touched.\n\n"
+           "     the ring's counters. Only lo is touched.\n"
+           "Steps 6-7 need no privileges (127.0.0.1 only):\n"
+           "  6. an echo server and 50 clients on one event loop: a closed-loop ping-pong for\n"
+           "     0.5 s, messages/s and latency percentiles (the loop module)\n"
+           "  7. a SoupBinTCP session of 20000 ITCH 5.0 Add Orders, server and client on one\n"
+           "     loop, every message decoded and checked (the frame module)\n\n"
            "  -w FILE        the pcap to write (default: $TMPDIR/sysnet-lab.pcap)\n"
            "      --set S    demo (default): every kind, all checksums good;\n"
            "                 edge: adds bad/zero checksums, padding, truncated captures\n"
            "  -q             only write the file and print the totals\n"
            "      --no-capture  skip step 5\n"
+           "      --no-echo  skip step 6\n"
+           "      --no-feed  skip step 7\n"
            "  -h, --help     this text\n");
 }
 
@@ -749,9 +756,11 @@ int cmd_lab(int argc, char **argv)
     static const struct option lo[] = {{"help", no_argument, NULL, 'h'},
                                        {"set", required_argument, NULL, 's'},
                                        {"no-capture", no_argument, NULL, 'C'},
+                                       {"no-echo", no_argument, NULL, 'E'},
+                                       {"no-feed", no_argument, NULL, 'F'},
                                        {NULL, 0, NULL, 0}};
     const char *path = NULL, *set = "demo";
-    int quiet = 0, capture = 1, c;
+    int quiet = 0, capture = 1, echo = 1, feed = 1, c;
     char defpath[512];
     opterr = 0;
     optind = 1;
@@ -762,6 +771,8 @@ int cmd_lab(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 's': set = optarg; break;
         case 'C': capture = 0; break;
+        case 'E': echo = 0; break;
+        case 'F': feed = 0; break;
         case ':': return tool_usage("lab", "option -%c needs a value", optopt);
         default: return tool_usage("lab", "unknown option '%s'", argv[optind - 1]);
         }
@@ -837,6 +848,10 @@ int cmd_lab(int argc, char **argv)
     if (!strcmp(set, "demo") && bad)
         return tool_err("lab", "%d bad checksums in packets we emitted", bad);
     if (capture && (rc = step_capture(quiet)) != 0)
+        return rc;
+    if (echo && (rc = lab_step_echo(quiet)) != 0)
+        return rc;
+    if (feed && (rc = lab_step_feed(quiet)) != 0)
         return rc;
     if (!quiet)
         printf("\nNext: tshark -r %s   or   sysnet sniff -r %s -T fields -e ip.src -e tcp.flags\n", path, path);

@@ -11,6 +11,9 @@
 /* Each subcommand: argv[0] is its name. Returns the process exit code. */
 int cmd_sniff(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
+/* lab_net.c: the loop steps of sysnet lab (0, or an exit code after a message). */
+int lab_step_echo(int quiet);
+int lab_step_feed(int quiet);
 int cmd_ping(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_scan(int argc, char **argv);

@@ -18,7 +18,7 @@
  * packet with the incremental update of RFC 1624.
  *
  * tx sends exactly N frames, then waits until the kernel is done with every one of
- * them (sn_txring_drain; see kick() for a detour), and prints one line on stdout:
+ * them (sn_txring_drain; see kick() for a guard), and prints one line on stdout:
  *   tx frames=N seconds=S pps=P bytes=B flushes=F ring_full=R send_errors=E
  * seconds run from the first frame taken to the end of the drain. With --rate the
  * sender is paced against the clock once per batch: frame i is due at
@@ -333,14 +333,15 @@ static void pace(uint64_t due)
     }
 }
 
-/* A send(2) of our own on the ring's socket, working around what looks like a bug of
- * sn_txring_flush() (src/ring/tx.c): when the socket's send buffer fills in the
- * middle of a flush, the kernel's tpacket_snd() sends the frames it could and
- * returns their byte count — success — leaving the rest SEND_REQUEST. The flush then
- * counts nothing as unflushed, so neither sn_txring_frame() (ring full) nor
- * sn_txring_drain() sends again, and those frames never leave: drain times out.
- * Asking the kernel once more sends them (it walks the ring for SEND_REQUEST frames
- * by itself). Harmless when nothing is pending. */
+/* A send(2) of our own on the ring's socket, a guard against stranded frames: when
+ * the socket's send buffer fills in the middle of a flush, the kernel's
+ * tpacket_snd() sends the frames it could and returns their byte count — success —
+ * leaving the rest SEND_REQUEST, and only another send(2) sends them. Older
+ * sn_txring_flush() (src/ring/tx.c) did not know, so neither sn_txring_frame() (ring
+ * full) nor sn_txring_drain() sent again and drain timed out; the library now
+ * re-sends such frames itself. Either way this is harmless: the kernel walks the
+ * ring for SEND_REQUEST frames by itself, and with none it returns 0 at once. Called
+ * only while waiting (ring full, drain not done), so it costs nothing otherwise. */
 static void kick(const struct sn_txring *t)
 {
     (void)send(sn_txring_fd(t), NULL, 0, MSG_DONTWAIT);

@@ -294,7 +294,9 @@ int sn_soup_server_open(struct sn_loop *l, struct sn_soup_server *srv, const str
 {
     if (!l || !srv || !addr || !o || !o->get)
         return -EINVAL;
+    void *data = srv->data; /* the application's, as everywhere in sysnet: kept */
     memset(srv, 0, sizeof(*srv));
+    srv->data = data;
     srv->loop = l;
     srv->o = *o;
     if (!srv->o.heartbeat_ns)
