@@ -164,3 +164,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+$(BUILD)/fuzz/fuzz_flat: $(wildcard fuzz/gen/*) # it #includes snc's checked-in output

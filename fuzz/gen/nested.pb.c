@@ -11,19 +11,52 @@
         if (rc_ < 0)           \
             return rc_;        \
     } while (0)
+/* Decoding at cursor P, end E: a varint; a length that must fit; fixed32/64. */
+#define SNC_VARINT(P, E, V)                          \
+    do {                                             \
+        int n_ = sn_pb_varint_get((P), (E), &(V));   \
+        if (n_ < 0)                                  \
+            return n_;                               \
+        (P) += n_;                                   \
+    } while (0)
+#define SNC_LEN(P, E, L)                             \
+    do {                                             \
+        SNC_VARINT(P, E, L);                         \
+        if ((L) > (uint64_t)((E) - (P)))             \
+            return -EBADMSG;                         \
+    } while (0)
+#define SNC_FIXED32(P, E, V)                         \
+    do {                                             \
+        if ((E) - (P) < 4)                           \
+            return -ENODATA;                         \
+        (V) = sn_load_le32(P);                       \
+        (P) += 4;                                    \
+    } while (0)
+#define SNC_FIXED64(P, E, V)                         \
+    do {                                             \
+        if ((E) - (P) < 8)                           \
+            return -ENODATA;                         \
+        (V) = sn_load_le64(P);                       \
+        (P) += 8;                                    \
+    } while (0)
 
-static int sn_test_Order_enc_(const struct sn_test_Order *m, struct sn_pb_writer *w);
-static int sn_test_Order_dec_(struct sn_test_Order *m, struct sn_pb_reader *r, struct sn_pb_arena *a);
-static int sn_test_Order_Fill_enc_(const struct sn_test_Order_Fill *m, struct sn_pb_writer *w);
-static int sn_test_Order_Fill_dec_(struct sn_test_Order_Fill *m, struct sn_pb_reader *r, struct sn_pb_arena *a);
-static int sn_test_Node_enc_(const struct sn_test_Node *m, struct sn_pb_writer *w);
-static int sn_test_Node_dec_(struct sn_test_Node *m, struct sn_pb_reader *r, struct sn_pb_arena *a);
-static int sn_test_Repeated_enc_(const struct sn_test_Repeated *m, struct sn_pb_writer *w);
-static int sn_test_Repeated_dec_(struct sn_test_Repeated *m, struct sn_pb_reader *r, struct sn_pb_arena *a);
-static int sn_test_Empty_enc_(const struct sn_test_Empty *m, struct sn_pb_writer *w);
-static int sn_test_Empty_dec_(struct sn_test_Empty *m, struct sn_pb_reader *r, struct sn_pb_arena *a);
+static inline size_t sn_test_Order_sz_(const struct sn_test_Order *m);
+static uint8_t *sn_test_Order_put_(const struct sn_test_Order *m, uint8_t *p);
+static int sn_test_Order_dec_(struct sn_test_Order *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);
+static inline size_t sn_test_Order_Fill_sz_(const struct sn_test_Order_Fill *m);
+static uint8_t *sn_test_Order_Fill_put_(const struct sn_test_Order_Fill *m, uint8_t *p);
+static int sn_test_Order_Fill_dec_(struct sn_test_Order_Fill *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);
+static inline size_t sn_test_Node_sz_(const struct sn_test_Node *m);
+static uint8_t *sn_test_Node_put_(const struct sn_test_Node *m, uint8_t *p);
+static int sn_test_Node_dec_(struct sn_test_Node *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);
+static inline size_t sn_test_Repeated_sz_(const struct sn_test_Repeated *m);
+static uint8_t *sn_test_Repeated_put_(const struct sn_test_Repeated *m, uint8_t *p);
+static int sn_test_Repeated_dec_(struct sn_test_Repeated *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);
+static inline size_t sn_test_Empty_sz_(const struct sn_test_Empty *m);
+static uint8_t *sn_test_Empty_put_(const struct sn_test_Empty *m, uint8_t *p);
+static int sn_test_Empty_dec_(struct sn_test_Empty *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);
 
-size_t sn_test_Order_size(const struct sn_test_Order *m)
+static inline size_t sn_test_Order_sz_(const struct sn_test_Order *m)
 {
     size_t n = 0;
     if (m->id != 0)
@@ -33,9 +66,9 @@ size_t sn_test_Order_size(const struct sn_test_Order *m)
     if (m->side != 0)
         n += 1 + sn_pb_varint_size((uint64_t)(int64_t)m->side);
     for (size_t i = 0; i < m->fills.count; i++)
-        n += 1 + sn_pb_len_size(sn_test_Order_Fill_size(&m->fills.ptr[i]));
+        n += 1 + sn_pb_len_size(sn_test_Order_Fill_sz_(&m->fills.ptr[i]));
     if (m->best != NULL)
-        n += 1 + sn_pb_len_size(sn_test_Order_Fill_size(m->best));
+        n += 1 + sn_pb_len_size(sn_test_Order_Fill_sz_(m->best));
     for (size_t i = 0; i < m->tags.count; i++)
         n += 1 + sn_pb_len_size(m->tags.ptr[i].len);
     for (size_t i = 0; i < m->blobs.count; i++)
@@ -47,304 +80,492 @@ size_t sn_test_Order_size(const struct sn_test_Order *m)
         n += 1 + sn_pb_len_size(b);
     }
     if (m->tree != NULL)
-        n += 1 + sn_pb_len_size(sn_test_Node_size(m->tree));
+        n += 1 + sn_pb_len_size(sn_test_Node_sz_(m->tree));
     if (m->qualified != NULL)
-        n += 1 + sn_pb_len_size(sn_test_Order_Fill_size(m->qualified));
+        n += 1 + sn_pb_len_size(sn_test_Order_Fill_sz_(m->qualified));
     return n;
 }
 
-static int sn_test_Order_enc_(const struct sn_test_Order *m, struct sn_pb_writer *w)
+size_t sn_test_Order_size(const struct sn_test_Order *m)
+{
+    return sn_test_Order_sz_(m);
+}
+
+static uint8_t *sn_test_Order_put_(const struct sn_test_Order *m, uint8_t *p)
 {
     if (m->id != 0) {
-        SNC_TRY(sn_pb_write_tag(w, 1, SN_PB_VARINT));
-        SNC_TRY(sn_pb_write_varint(w, (uint64_t)m->id));
+        *p++ = 0x08; /* field 1, wire type 0 */
+        p = sn_pb_put_varint(p, (uint64_t)m->id);
     }
     if (m->symbol.len != 0) {
-        SNC_TRY(sn_pb_write_bytes(w, 2, m->symbol.ptr, m->symbol.len));
+        *p++ = 0x12; /* field 2, wire type 2 */
+        p = sn_pb_put_varint(p, m->symbol.len);
+        p = sn_pb_put_raw(p, m->symbol.ptr, m->symbol.len);
     }
     if (m->side != 0) {
-        SNC_TRY(sn_pb_write_tag(w, 3, SN_PB_VARINT));
-        SNC_TRY(sn_pb_write_varint(w, (uint64_t)(int64_t)m->side));
+        *p++ = 0x18; /* field 3, wire type 0 */
+        p = sn_pb_put_varint(p, (uint64_t)(int64_t)m->side);
     }
     for (size_t i = 0; i < m->fills.count; i++) {
-        SNC_TRY(sn_pb_write_tag(w, 4, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Order_Fill_size(&m->fills.ptr[i])));
-        SNC_TRY(sn_test_Order_Fill_enc_(&m->fills.ptr[i], w));
+        *p++ = 0x22; /* field 4, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Order_Fill_sz_(&m->fills.ptr[i]));
+        p = sn_test_Order_Fill_put_(&m->fills.ptr[i], p);
     }
     if (m->best != NULL) {
-        SNC_TRY(sn_pb_write_tag(w, 5, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Order_Fill_size(m->best)));
-        SNC_TRY(sn_test_Order_Fill_enc_(m->best, w));
+        *p++ = 0x2a; /* field 5, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Order_Fill_sz_(m->best));
+        p = sn_test_Order_Fill_put_(m->best, p);
     }
-    for (size_t i = 0; i < m->tags.count; i++)
-        SNC_TRY(sn_pb_write_bytes(w, 6, m->tags.ptr[i].ptr, m->tags.ptr[i].len));
-    for (size_t i = 0; i < m->blobs.count; i++)
-        SNC_TRY(sn_pb_write_bytes(w, 7, m->blobs.ptr[i].ptr, m->blobs.ptr[i].len));
+    for (size_t i = 0; i < m->tags.count; i++) {
+        *p++ = 0x32; /* field 6, wire type 2 */
+        p = sn_pb_put_varint(p, m->tags.ptr[i].len);
+        p = sn_pb_put_raw(p, m->tags.ptr[i].ptr, m->tags.ptr[i].len);
+    }
+    for (size_t i = 0; i < m->blobs.count; i++) {
+        *p++ = 0x3a; /* field 7, wire type 2 */
+        p = sn_pb_put_varint(p, m->blobs.ptr[i].len);
+        p = sn_pb_put_raw(p, m->blobs.ptr[i].ptr, m->blobs.ptr[i].len);
+    }
     if (m->sides.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->sides.count; i++)
             b += sn_pb_varint_size((uint64_t)(int64_t)m->sides.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 8, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->sides.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)(int64_t)m->sides.ptr[i]));
-        }
+        *p++ = 0x42; /* field 8, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->sides.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)(int64_t)m->sides.ptr[i]);
     }
     if (m->tree != NULL) {
-        SNC_TRY(sn_pb_write_tag(w, 9, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Node_size(m->tree)));
-        SNC_TRY(sn_test_Node_enc_(m->tree, w));
+        *p++ = 0x4a; /* field 9, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Node_sz_(m->tree));
+        p = sn_test_Node_put_(m->tree, p);
     }
     if (m->qualified != NULL) {
-        SNC_TRY(sn_pb_write_tag(w, 10, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Order_Fill_size(m->qualified)));
-        SNC_TRY(sn_test_Order_Fill_enc_(m->qualified, w));
+        *p++ = 0x52; /* field 10, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Order_Fill_sz_(m->qualified));
+        p = sn_test_Order_Fill_put_(m->qualified, p);
     }
-    return 0;
+    return p;
 }
 
 int sn_test_Order_encode(const struct sn_test_Order *m, uint8_t *buf, size_t cap)
 {
-    size_t n = sn_test_Order_size(m);
+    size_t n = sn_test_Order_sz_(m);
     if (n > (size_t)INT_MAX)
         return -EMSGSIZE;
     if (n > cap)
         return -ENOSPC;
-    struct sn_pb_writer w;
-    sn_pb_writer_init(&w, buf, cap);
-    int rc = sn_test_Order_enc_(m, &w);
-    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);
+    if (n == 0)
+        return 0;
+    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */
+    return (int)(sn_test_Order_put_(m, buf) - buf);
 }
 
-static int sn_test_Order_dec_(struct sn_test_Order *m, struct sn_pb_reader *r, struct sn_pb_arena *a)
+static int sn_test_Order_cnt_(const uint8_t *p, const uint8_t *end, size_t *cnt)
 {
-    uint32_t fn;
-    unsigned wt;
-    int rc;
-    memset(m, 0, sizeof(*m));
-    size_t cnt3 = 0;
-    size_t cnt5 = 0;
-    size_t cnt6 = 0;
-    size_t cnt7 = 0;
-    {
-        struct sn_pb_reader s = *r;
-        while ((rc = sn_pb_next_field(&s, &fn, &wt)) > 0) {
-            switch (fn) {
-            case 4:
-                if (wt == SN_PB_LEN)
-                    cnt3++;
-                break;
-            case 6:
-                if (wt == SN_PB_LEN)
-                    cnt5++;
-                break;
-            case 7:
-                if (wt == SN_PB_LEN)
-                    cnt6++;
-                break;
-            case 8:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt7 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt7++;
-                break;
-            default:
-                break;
-            }
-            SNC_TRY(sn_pb_skip(&s, wt));
+    while (p < end) {
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 34: { /* fills */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[0]++;
+            p += l;
+            continue;
         }
-        if (rc < 0)
-            return rc;
-    }
-    struct sn_test_Order_Fill *arr3 = NULL;
-    if (cnt3) {
-        arr3 = sn_pb_arena_alloc(a, cnt3, sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
-        if (!arr3)
-            return -ENOMEM;
-    }
-    m->fills.ptr = arr3;
-    struct sn_pb_slice *arr5 = NULL;
-    if (cnt5) {
-        arr5 = sn_pb_arena_alloc(a, cnt5, sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
-        if (!arr5)
-            return -ENOMEM;
-    }
-    m->tags.ptr = arr5;
-    struct sn_pb_slice *arr6 = NULL;
-    if (cnt6) {
-        arr6 = sn_pb_arena_alloc(a, cnt6, sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
-        if (!arr6)
-            return -ENOMEM;
-    }
-    m->blobs.ptr = arr6;
-    int32_t *arr7 = NULL;
-    if (cnt7) {
-        arr7 = sn_pb_arena_alloc(a, cnt7, sizeof(int32_t), _Alignof(int32_t));
-        if (!arr7)
-            return -ENOMEM;
-    }
-    m->sides.ptr = arr7;
-    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {
-        switch (fn) {
-        case 1:
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                m->id = v;
-            }
+        case 50: { /* tags */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[1]++;
+            p += l;
             continue;
-        case 2:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                SNC_TRY(sn_pb_utf8_check(p, l));
-                m->symbol.ptr = p;
-                m->symbol.len = l;
-            }
+        }
+        case 58: { /* blobs */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[2]++;
+            p += l;
             continue;
-        case 3:
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                m->side = (int32_t)(uint32_t)v;
-            }
+        }
+        case 66: { /* sides, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[3] += k;
+            p += l;
             continue;
-        case 4:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->fills.count >= cnt3)
-                return -EBADMSG;
-            {
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                SNC_TRY(sn_test_Order_Fill_dec_(&arr3[m->fills.count], &s, a));
-                m->fills.count++;
-            }
-            continue;
-        case 5:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                struct sn_pb_reader s;
-                struct sn_test_Order_Fill *sub;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
-                if (!sub)
-                    return -ENOMEM;
-                SNC_TRY(sn_test_Order_Fill_dec_(sub, &s, a));
-                m->best = sub;
-            }
-            continue;
-        case 6:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->tags.count >= cnt5)
-                return -EBADMSG;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                SNC_TRY(sn_pb_utf8_check(p, l));
-                arr5[m->tags.count].ptr = p;
-                arr5[m->tags.count].len = l;
-                m->tags.count++;
-            }
-            continue;
-        case 7:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->blobs.count >= cnt6)
-                return -EBADMSG;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                arr6[m->blobs.count].ptr = p;
-                arr6[m->blobs.count].len = l;
-                m->blobs.count++;
-            }
-            continue;
-        case 8:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->sides.count >= cnt7)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr7[m->sides.count++] = (int32_t)(uint32_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->sides.count >= cnt7)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr7[m->sides.count++] = (int32_t)(uint32_t)v;
-            }
-            continue;
-        case 9:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                struct sn_pb_reader s;
-                struct sn_test_Node *sub;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
-                if (!sub)
-                    return -ENOMEM;
-                SNC_TRY(sn_test_Node_dec_(sub, &s, a));
-                m->tree = sub;
-            }
-            continue;
-        case 10:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                struct sn_pb_reader s;
-                struct sn_test_Order_Fill *sub;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
-                if (!sub)
-                    return -ENOMEM;
-                SNC_TRY(sn_test_Order_Fill_dec_(sub, &s, a));
-                m->qualified = sub;
-            }
-            continue;
+        }
+        case 64: /* sides */
+            cnt[3]++;
+            break;
         default:
             break;
         }
-        SNC_TRY(sn_pb_skip(r, wt));
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end));
     }
-    return rc;
+    return 0;
+}
+
+static int sn_test_Order_dec_(struct sn_test_Order *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)
+{
+    memset(m, 0, sizeof(*m));
+    size_t cnt[4] = {0};
+    int counted = 0;
+    struct sn_test_Order_Fill *arr3 = NULL;
+    struct sn_pb_slice *arr5 = NULL;
+    struct sn_pb_slice *arr6 = NULL;
+    int32_t *arr7 = NULL;
+    while (p < end) {
+        const uint8_t *tp = p;
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 8: { /* id */
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            m->id = v;
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            continue;
+        }
+        case 18: snc_f2: { /* symbol */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));
+            m->symbol.ptr = p;
+            m->symbol.len = (size_t)l;
+            p += l;
+            if (p < end && *p == 24) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            continue;
+        }
+        case 24: snc_f3: { /* side */
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            m->side = (int32_t)(uint32_t)v;
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            continue;
+        }
+        case 34: snc_f4: { /* fills */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Order_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr3 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->fills.ptr = arr3;
+                }
+                if (cnt[1]) {
+                    arr5 = sn_pb_arena_take(a, cnt[1], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->tags.ptr = arr5;
+                }
+                if (cnt[2]) {
+                    arr6 = sn_pb_arena_take(a, cnt[2], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->blobs.ptr = arr6;
+                }
+                if (cnt[3]) {
+                    arr7 = sn_pb_arena_take(a, cnt[3], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->sides.ptr = arr7;
+                }
+            }
+            if (m->fills.count >= cnt[0])
+                return -EBADMSG;
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_test_Order_Fill_dec_(&arr3[m->fills.count], p, p + l, depth + 1, a));
+            p += l;
+            m->fills.count++;
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            if (p < end && *p == 42) {
+                tp = p;
+                p++;
+                goto snc_f5;
+            }
+            continue;
+        }
+        case 42: snc_f5: { /* best */
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            struct sn_test_Order_Fill *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
+            if (!sub)
+                return -ENOMEM;
+            SNC_TRY(sn_test_Order_Fill_dec_(sub, p, p + l, depth + 1, a));
+            p += l;
+            m->best = sub;
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            continue;
+        }
+        case 50: snc_f6: { /* tags */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Order_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr3 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->fills.ptr = arr3;
+                }
+                if (cnt[1]) {
+                    arr5 = sn_pb_arena_take(a, cnt[1], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->tags.ptr = arr5;
+                }
+                if (cnt[2]) {
+                    arr6 = sn_pb_arena_take(a, cnt[2], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->blobs.ptr = arr6;
+                }
+                if (cnt[3]) {
+                    arr7 = sn_pb_arena_take(a, cnt[3], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->sides.ptr = arr7;
+                }
+            }
+            if (m->tags.count >= cnt[1])
+                return -EBADMSG;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));
+            arr5[m->tags.count].ptr = p;
+            arr5[m->tags.count].len = (size_t)l;
+            p += l;
+            m->tags.count++;
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            continue;
+        }
+        case 58: snc_f7: { /* blobs */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Order_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr3 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->fills.ptr = arr3;
+                }
+                if (cnt[1]) {
+                    arr5 = sn_pb_arena_take(a, cnt[1], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->tags.ptr = arr5;
+                }
+                if (cnt[2]) {
+                    arr6 = sn_pb_arena_take(a, cnt[2], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->blobs.ptr = arr6;
+                }
+                if (cnt[3]) {
+                    arr7 = sn_pb_arena_take(a, cnt[3], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->sides.ptr = arr7;
+                }
+            }
+            if (m->blobs.count >= cnt[2])
+                return -EBADMSG;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            arr6[m->blobs.count].ptr = p;
+            arr6[m->blobs.count].len = (size_t)l;
+            p += l;
+            m->blobs.count++;
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            continue;
+        }
+        case 66: snc_f8: { /* sides, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Order_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr3 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->fills.ptr = arr3;
+                }
+                if (cnt[1]) {
+                    arr5 = sn_pb_arena_take(a, cnt[1], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->tags.ptr = arr5;
+                }
+                if (cnt[2]) {
+                    arr6 = sn_pb_arena_take(a, cnt[2], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->blobs.ptr = arr6;
+                }
+                if (cnt[3]) {
+                    arr7 = sn_pb_arena_take(a, cnt[3], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->sides.ptr = arr7;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->sides.count >= cnt[3])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr7[m->sides.count++] = (int32_t)(uint32_t)v;
+            }
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            continue;
+        }
+        case 64: { /* sides */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Order_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr3 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Order_Fill), _Alignof(struct sn_test_Order_Fill));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->fills.ptr = arr3;
+                }
+                if (cnt[1]) {
+                    arr5 = sn_pb_arena_take(a, cnt[1], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->tags.ptr = arr5;
+                }
+                if (cnt[2]) {
+                    arr6 = sn_pb_arena_take(a, cnt[2], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->blobs.ptr = arr6;
+                }
+                if (cnt[3]) {
+                    arr7 = sn_pb_arena_take(a, cnt[3], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->sides.ptr = arr7;
+                }
+            }
+            if (m->sides.count >= cnt[3])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr7[m->sides.count++] = (int32_t)(uint32_t)v;
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            continue;
+        }
+        case 74: snc_f9: { /* tree */
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            struct sn_test_Node *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
+            if (!sub)
+                return -ENOMEM;
+            SNC_TRY(sn_test_Node_dec_(sub, p, p + l, depth + 1, a));
+            p += l;
+            m->tree = sub;
+            if (p < end && *p == 82) {
+                tp = p;
+                p++;
+                goto snc_f10;
+            }
+            continue;
+        }
+        case 82: snc_f10: { /* qualified */
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            struct sn_test_Order_Fill *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
+            if (!sub)
+                return -ENOMEM;
+            SNC_TRY(sn_test_Order_Fill_dec_(sub, p, p + l, depth + 1, a));
+            p += l;
+            m->qualified = sub;
+            continue;
+        }
+        default:
+            break;
+        }
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */
+    }
+    return 0;
 }
 
 int sn_test_Order_decode(struct sn_test_Order *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)
 {
-    struct sn_pb_reader r;
     size_t mark = a ? a->used : 0;
-    sn_pb_reader_init(&r, buf, len);
-    int rc = sn_test_Order_dec_(m, &r, a);
+    int rc = sn_test_Order_dec_(m, buf, buf + len, 0, a);
     if (rc < 0) {
         memset(m, 0, sizeof(*m));
         if (a)
@@ -353,7 +574,7 @@ int sn_test_Order_decode(struct sn_test_Order *m, const uint8_t *buf, size_t len
     return rc < 0 ? rc : 0;
 }
 
-size_t sn_test_Order_Fill_size(const struct sn_test_Order_Fill *m)
+static inline size_t sn_test_Order_Fill_sz_(const struct sn_test_Order_Fill *m)
 {
     size_t n = 0;
     if (m->qty != 0)
@@ -365,88 +586,92 @@ size_t sn_test_Order_Fill_size(const struct sn_test_Order_Fill *m)
     return n;
 }
 
-static int sn_test_Order_Fill_enc_(const struct sn_test_Order_Fill *m, struct sn_pb_writer *w)
+size_t sn_test_Order_Fill_size(const struct sn_test_Order_Fill *m)
+{
+    return sn_test_Order_Fill_sz_(m);
+}
+
+static uint8_t *sn_test_Order_Fill_put_(const struct sn_test_Order_Fill *m, uint8_t *p)
 {
     if (m->qty != 0) {
-        SNC_TRY(sn_pb_write_tag(w, 1, SN_PB_VARINT));
-        SNC_TRY(sn_pb_write_varint(w, (uint64_t)m->qty));
+        *p++ = 0x08; /* field 1, wire type 0 */
+        p = sn_pb_put_varint(p, (uint64_t)m->qty);
     }
     if (m->price != 0) {
-        SNC_TRY(sn_pb_write_tag(w, 2, SN_PB_I64));
-        SNC_TRY(sn_pb_write_fixed64(w, (uint64_t)m->price));
+        *p++ = 0x11; /* field 2, wire type 1 */
+        p = sn_pb_put_fixed64(p, (uint64_t)m->price);
     }
     if (m->venue.len != 0) {
-        SNC_TRY(sn_pb_write_bytes(w, 3, m->venue.ptr, m->venue.len));
+        *p++ = 0x1a; /* field 3, wire type 2 */
+        p = sn_pb_put_varint(p, m->venue.len);
+        p = sn_pb_put_raw(p, m->venue.ptr, m->venue.len);
     }
-    return 0;
+    return p;
 }
 
 int sn_test_Order_Fill_encode(const struct sn_test_Order_Fill *m, uint8_t *buf, size_t cap)
 {
-    size_t n = sn_test_Order_Fill_size(m);
+    size_t n = sn_test_Order_Fill_sz_(m);
     if (n > (size_t)INT_MAX)
         return -EMSGSIZE;
     if (n > cap)
         return -ENOSPC;
-    struct sn_pb_writer w;
-    sn_pb_writer_init(&w, buf, cap);
-    int rc = sn_test_Order_Fill_enc_(m, &w);
-    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);
+    if (n == 0)
+        return 0;
+    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */
+    return (int)(sn_test_Order_Fill_put_(m, buf) - buf);
 }
 
-static int sn_test_Order_Fill_dec_(struct sn_test_Order_Fill *m, struct sn_pb_reader *r, struct sn_pb_arena *a)
+static int sn_test_Order_Fill_dec_(struct sn_test_Order_Fill *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)
 {
-    uint32_t fn;
-    unsigned wt;
-    int rc;
     memset(m, 0, sizeof(*m));
     (void)a;
-    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {
-        switch (fn) {
-        case 1:
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                m->qty = v;
+    (void)depth;
+    while (p < end) {
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 8: { /* qty */
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            m->qty = v;
+            if (p < end && *p == 17) {
+                p++;
+                goto snc_f2;
             }
             continue;
-        case 2:
-            if (wt != SN_PB_I64)
-                break;
-            {
-                uint64_t v;
-                SNC_TRY(sn_pb_read_fixed64(r, &v));
-                m->price = (int64_t)v;
+        }
+        case 17: snc_f2: { /* price */
+            uint64_t v;
+            SNC_FIXED64(p, end, v);
+            m->price = (int64_t)v;
+            if (p < end && *p == 26) {
+                p++;
+                goto snc_f3;
             }
             continue;
-        case 3:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                SNC_TRY(sn_pb_utf8_check(p, l));
-                m->venue.ptr = p;
-                m->venue.len = l;
-            }
+        }
+        case 26: snc_f3: { /* venue */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));
+            m->venue.ptr = p;
+            m->venue.len = (size_t)l;
+            p += l;
             continue;
+        }
         default:
             break;
         }
-        SNC_TRY(sn_pb_skip(r, wt));
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */
     }
-    return rc;
+    return 0;
 }
 
 int sn_test_Order_Fill_decode(struct sn_test_Order_Fill *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)
 {
-    struct sn_pb_reader r;
     size_t mark = a ? a->used : 0;
-    sn_pb_reader_init(&r, buf, len);
-    int rc = sn_test_Order_Fill_dec_(m, &r, a);
+    int rc = sn_test_Order_Fill_dec_(m, buf, buf + len, 0, a);
     if (rc < 0) {
         memset(m, 0, sizeof(*m));
         if (a)
@@ -455,131 +680,155 @@ int sn_test_Order_Fill_decode(struct sn_test_Order_Fill *m, const uint8_t *buf, 
     return rc < 0 ? rc : 0;
 }
 
-size_t sn_test_Node_size(const struct sn_test_Node *m)
+static inline size_t sn_test_Node_sz_(const struct sn_test_Node *m)
 {
     size_t n = 0;
     if (m->value != 0)
         n += 1 + sn_pb_varint_size((uint64_t)(int64_t)m->value);
     if (m->child != NULL)
-        n += 1 + sn_pb_len_size(sn_test_Node_size(m->child));
+        n += 1 + sn_pb_len_size(sn_test_Node_sz_(m->child));
     for (size_t i = 0; i < m->kids.count; i++)
-        n += 1 + sn_pb_len_size(sn_test_Node_size(&m->kids.ptr[i]));
+        n += 1 + sn_pb_len_size(sn_test_Node_sz_(&m->kids.ptr[i]));
     return n;
 }
 
-static int sn_test_Node_enc_(const struct sn_test_Node *m, struct sn_pb_writer *w)
+size_t sn_test_Node_size(const struct sn_test_Node *m)
+{
+    return sn_test_Node_sz_(m);
+}
+
+static uint8_t *sn_test_Node_put_(const struct sn_test_Node *m, uint8_t *p)
 {
     if (m->value != 0) {
-        SNC_TRY(sn_pb_write_tag(w, 1, SN_PB_VARINT));
-        SNC_TRY(sn_pb_write_varint(w, (uint64_t)(int64_t)m->value));
+        *p++ = 0x08; /* field 1, wire type 0 */
+        p = sn_pb_put_varint(p, (uint64_t)(int64_t)m->value);
     }
     if (m->child != NULL) {
-        SNC_TRY(sn_pb_write_tag(w, 2, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Node_size(m->child)));
-        SNC_TRY(sn_test_Node_enc_(m->child, w));
+        *p++ = 0x12; /* field 2, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Node_sz_(m->child));
+        p = sn_test_Node_put_(m->child, p);
     }
     for (size_t i = 0; i < m->kids.count; i++) {
-        SNC_TRY(sn_pb_write_tag(w, 3, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Node_size(&m->kids.ptr[i])));
-        SNC_TRY(sn_test_Node_enc_(&m->kids.ptr[i], w));
+        *p++ = 0x1a; /* field 3, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Node_sz_(&m->kids.ptr[i]));
+        p = sn_test_Node_put_(&m->kids.ptr[i], p);
     }
-    return 0;
+    return p;
 }
 
 int sn_test_Node_encode(const struct sn_test_Node *m, uint8_t *buf, size_t cap)
 {
-    size_t n = sn_test_Node_size(m);
+    size_t n = sn_test_Node_sz_(m);
     if (n > (size_t)INT_MAX)
         return -EMSGSIZE;
     if (n > cap)
         return -ENOSPC;
-    struct sn_pb_writer w;
-    sn_pb_writer_init(&w, buf, cap);
-    int rc = sn_test_Node_enc_(m, &w);
-    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);
+    if (n == 0)
+        return 0;
+    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */
+    return (int)(sn_test_Node_put_(m, buf) - buf);
 }
 
-static int sn_test_Node_dec_(struct sn_test_Node *m, struct sn_pb_reader *r, struct sn_pb_arena *a)
+static int sn_test_Node_cnt_(const uint8_t *p, const uint8_t *end, size_t *cnt)
 {
-    uint32_t fn;
-    unsigned wt;
-    int rc;
-    memset(m, 0, sizeof(*m));
-    size_t cnt2 = 0;
-    {
-        struct sn_pb_reader s = *r;
-        while ((rc = sn_pb_next_field(&s, &fn, &wt)) > 0) {
-            switch (fn) {
-            case 3:
-                if (wt == SN_PB_LEN)
-                    cnt2++;
-                break;
-            default:
-                break;
-            }
-            SNC_TRY(sn_pb_skip(&s, wt));
+    while (p < end) {
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 26: { /* kids */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[0]++;
+            p += l;
+            continue;
         }
-        if (rc < 0)
-            return rc;
-    }
-    struct sn_test_Node *arr2 = NULL;
-    if (cnt2) {
-        arr2 = sn_pb_arena_alloc(a, cnt2, sizeof(struct sn_test_Node), _Alignof(struct sn_test_Node));
-        if (!arr2)
-            return -ENOMEM;
-    }
-    m->kids.ptr = arr2;
-    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {
-        switch (fn) {
-        case 1:
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                m->value = (int32_t)(uint32_t)v;
-            }
-            continue;
-        case 2:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                struct sn_pb_reader s;
-                struct sn_test_Node *sub;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
-                if (!sub)
-                    return -ENOMEM;
-                SNC_TRY(sn_test_Node_dec_(sub, &s, a));
-                m->child = sub;
-            }
-            continue;
-        case 3:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->kids.count >= cnt2)
-                return -EBADMSG;
-            {
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                SNC_TRY(sn_test_Node_dec_(&arr2[m->kids.count], &s, a));
-                m->kids.count++;
-            }
-            continue;
         default:
             break;
         }
-        SNC_TRY(sn_pb_skip(r, wt));
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end));
     }
-    return rc;
+    return 0;
+}
+
+static int sn_test_Node_dec_(struct sn_test_Node *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)
+{
+    memset(m, 0, sizeof(*m));
+    size_t cnt[1] = {0};
+    int counted = 0;
+    struct sn_test_Node *arr2 = NULL;
+    while (p < end) {
+        const uint8_t *tp = p;
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 8: { /* value */
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            m->value = (int32_t)(uint32_t)v;
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            continue;
+        }
+        case 18: snc_f2: { /* child */
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            struct sn_test_Node *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
+            if (!sub)
+                return -ENOMEM;
+            SNC_TRY(sn_test_Node_dec_(sub, p, p + l, depth + 1, a));
+            p += l;
+            m->child = sub;
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            continue;
+        }
+        case 26: snc_f3: { /* kids */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Node_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr2 = sn_pb_arena_take(a, cnt[0], sizeof(struct sn_test_Node), _Alignof(struct sn_test_Node));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->kids.ptr = arr2;
+                }
+            }
+            if (m->kids.count >= cnt[0])
+                return -EBADMSG;
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_test_Node_dec_(&arr2[m->kids.count], p, p + l, depth + 1, a));
+            p += l;
+            m->kids.count++;
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            continue;
+        }
+        default:
+            break;
+        }
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */
+    }
+    return 0;
 }
 
 int sn_test_Node_decode(struct sn_test_Node *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)
 {
-    struct sn_pb_reader r;
     size_t mark = a ? a->used : 0;
-    sn_pb_reader_init(&r, buf, len);
-    int rc = sn_test_Node_dec_(m, &r, a);
+    int rc = sn_test_Node_dec_(m, buf, buf + len, 0, a);
     if (rc < 0) {
         memset(m, 0, sizeof(*m));
         if (a)
@@ -588,7 +837,7 @@ int sn_test_Node_decode(struct sn_test_Node *m, const uint8_t *buf, size_t len, 
     return rc < 0 ? rc : 0;
 }
 
-size_t sn_test_Repeated_size(const struct sn_test_Repeated *m)
+static inline size_t sn_test_Repeated_sz_(const struct sn_test_Repeated *m)
 {
     size_t n = 0;
     if (m->r_double.count) {
@@ -668,910 +917,4025 @@ size_t sn_test_Repeated_size(const struct sn_test_Repeated *m)
     for (size_t i = 0; i < m->r_bytes.count; i++)
         n += 2 + sn_pb_len_size(m->r_bytes.ptr[i].len);
     if (m->empty != NULL)
-        n += 2 + sn_pb_len_size(sn_test_Empty_size(m->empty));
+        n += 2 + sn_pb_len_size(sn_test_Empty_sz_(m->empty));
     return n;
 }
 
-static int sn_test_Repeated_enc_(const struct sn_test_Repeated *m, struct sn_pb_writer *w)
+size_t sn_test_Repeated_size(const struct sn_test_Repeated *m)
+{
+    return sn_test_Repeated_sz_(m);
+}
+
+static uint8_t *sn_test_Repeated_put_(const struct sn_test_Repeated *m, uint8_t *p)
 {
     if (m->r_double.count) {
         size_t b = m->r_double.count * 8;
-        SNC_TRY(sn_pb_write_tag(w, 1, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_double.count; i++) {
-            SNC_TRY(sn_pb_write_fixed64(w, sn_pb_f64_bits(m->r_double.ptr[i])));
-        }
+        *p++ = 0x0a; /* field 1, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_double.count; i++)
+            p = sn_pb_put_fixed64(p, sn_pb_f64_bits(m->r_double.ptr[i]));
     }
     if (m->r_float.count) {
         size_t b = m->r_float.count * 4;
-        SNC_TRY(sn_pb_write_tag(w, 2, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_float.count; i++) {
-            SNC_TRY(sn_pb_write_fixed32(w, sn_pb_f32_bits(m->r_float.ptr[i])));
-        }
+        *p++ = 0x12; /* field 2, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_float.count; i++)
+            p = sn_pb_put_fixed32(p, sn_pb_f32_bits(m->r_float.ptr[i]));
     }
     if (m->r_int32.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_int32.count; i++)
             b += sn_pb_varint_size((uint64_t)(int64_t)m->r_int32.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 3, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_int32.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)(int64_t)m->r_int32.ptr[i]));
-        }
+        *p++ = 0x1a; /* field 3, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_int32.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)(int64_t)m->r_int32.ptr[i]);
     }
     if (m->r_int64.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_int64.count; i++)
             b += sn_pb_varint_size((uint64_t)m->r_int64.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 4, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_int64.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)m->r_int64.ptr[i]));
-        }
+        *p++ = 0x22; /* field 4, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_int64.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)m->r_int64.ptr[i]);
     }
     if (m->r_uint32.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_uint32.count; i++)
             b += sn_pb_varint_size((uint64_t)m->r_uint32.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 5, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_uint32.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)m->r_uint32.ptr[i]));
-        }
+        *p++ = 0x2a; /* field 5, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_uint32.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)m->r_uint32.ptr[i]);
     }
     if (m->r_uint64.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_uint64.count; i++)
             b += sn_pb_varint_size((uint64_t)m->r_uint64.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 6, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_uint64.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)m->r_uint64.ptr[i]));
-        }
+        *p++ = 0x32; /* field 6, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_uint64.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)m->r_uint64.ptr[i]);
     }
     if (m->r_sint32.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_sint32.count; i++)
             b += sn_pb_varint_size((uint64_t)sn_pb_zigzag32(m->r_sint32.ptr[i]));
-        SNC_TRY(sn_pb_write_tag(w, 7, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_sint32.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)sn_pb_zigzag32(m->r_sint32.ptr[i])));
-        }
+        *p++ = 0x3a; /* field 7, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_sint32.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)sn_pb_zigzag32(m->r_sint32.ptr[i]));
     }
     if (m->r_sint64.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_sint64.count; i++)
             b += sn_pb_varint_size(sn_pb_zigzag64(m->r_sint64.ptr[i]));
-        SNC_TRY(sn_pb_write_tag(w, 8, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_sint64.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, sn_pb_zigzag64(m->r_sint64.ptr[i])));
-        }
+        *p++ = 0x42; /* field 8, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_sint64.count; i++)
+            p = sn_pb_put_varint(p, sn_pb_zigzag64(m->r_sint64.ptr[i]));
     }
     if (m->r_fixed32.count) {
         size_t b = m->r_fixed32.count * 4;
-        SNC_TRY(sn_pb_write_tag(w, 9, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_fixed32.count; i++) {
-            SNC_TRY(sn_pb_write_fixed32(w, m->r_fixed32.ptr[i]));
-        }
+        *p++ = 0x4a; /* field 9, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_fixed32.count; i++)
+            p = sn_pb_put_fixed32(p, m->r_fixed32.ptr[i]);
     }
     if (m->r_fixed64.count) {
         size_t b = m->r_fixed64.count * 8;
-        SNC_TRY(sn_pb_write_tag(w, 10, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_fixed64.count; i++) {
-            SNC_TRY(sn_pb_write_fixed64(w, m->r_fixed64.ptr[i]));
-        }
+        *p++ = 0x52; /* field 10, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_fixed64.count; i++)
+            p = sn_pb_put_fixed64(p, m->r_fixed64.ptr[i]);
     }
     if (m->r_sfixed32.count) {
         size_t b = m->r_sfixed32.count * 4;
-        SNC_TRY(sn_pb_write_tag(w, 11, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_sfixed32.count; i++) {
-            SNC_TRY(sn_pb_write_fixed32(w, (uint32_t)m->r_sfixed32.ptr[i]));
-        }
+        *p++ = 0x5a; /* field 11, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_sfixed32.count; i++)
+            p = sn_pb_put_fixed32(p, (uint32_t)m->r_sfixed32.ptr[i]);
     }
     if (m->r_sfixed64.count) {
         size_t b = m->r_sfixed64.count * 8;
-        SNC_TRY(sn_pb_write_tag(w, 12, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_sfixed64.count; i++) {
-            SNC_TRY(sn_pb_write_fixed64(w, (uint64_t)m->r_sfixed64.ptr[i]));
-        }
+        *p++ = 0x62; /* field 12, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_sfixed64.count; i++)
+            p = sn_pb_put_fixed64(p, (uint64_t)m->r_sfixed64.ptr[i]);
     }
     if (m->r_bool.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_bool.count; i++)
             b += sn_pb_varint_size((uint64_t)(m->r_bool.ptr[i] ? 1 : 0));
-        SNC_TRY(sn_pb_write_tag(w, 13, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_bool.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)(m->r_bool.ptr[i] ? 1 : 0)));
-        }
+        *p++ = 0x6a; /* field 13, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_bool.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)(m->r_bool.ptr[i] ? 1 : 0));
     }
     if (m->r_enum.count) {
         size_t b = 0;
         for (size_t i = 0; i < m->r_enum.count; i++)
             b += sn_pb_varint_size((uint64_t)(int64_t)m->r_enum.ptr[i]);
-        SNC_TRY(sn_pb_write_tag(w, 14, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, b));
-        for (size_t i = 0; i < m->r_enum.count; i++) {
-            SNC_TRY(sn_pb_write_varint(w, (uint64_t)(int64_t)m->r_enum.ptr[i]));
-        }
+        *p++ = 0x72; /* field 14, wire type 2 */
+        p = sn_pb_put_varint(p, b);
+        for (size_t i = 0; i < m->r_enum.count; i++)
+            p = sn_pb_put_varint(p, (uint64_t)(int64_t)m->r_enum.ptr[i]);
     }
-    for (size_t i = 0; i < m->r_string.count; i++)
-        SNC_TRY(sn_pb_write_bytes(w, 15, m->r_string.ptr[i].ptr, m->r_string.ptr[i].len));
-    for (size_t i = 0; i < m->r_bytes.count; i++)
-        SNC_TRY(sn_pb_write_bytes(w, 16, m->r_bytes.ptr[i].ptr, m->r_bytes.ptr[i].len));
+    for (size_t i = 0; i < m->r_string.count; i++) {
+        *p++ = 0x7a; /* field 15, wire type 2 */
+        p = sn_pb_put_varint(p, m->r_string.ptr[i].len);
+        p = sn_pb_put_raw(p, m->r_string.ptr[i].ptr, m->r_string.ptr[i].len);
+    }
+    for (size_t i = 0; i < m->r_bytes.count; i++) {
+        *p++ = 0x82; *p++ = 0x01; /* field 16, wire type 2 */
+        p = sn_pb_put_varint(p, m->r_bytes.ptr[i].len);
+        p = sn_pb_put_raw(p, m->r_bytes.ptr[i].ptr, m->r_bytes.ptr[i].len);
+    }
     if (m->empty != NULL) {
-        SNC_TRY(sn_pb_write_tag(w, 17, SN_PB_LEN));
-        SNC_TRY(sn_pb_write_varint(w, sn_test_Empty_size(m->empty)));
-        SNC_TRY(sn_test_Empty_enc_(m->empty, w));
+        *p++ = 0x8a; *p++ = 0x01; /* field 17, wire type 2 */
+        p = sn_pb_put_varint(p, sn_test_Empty_sz_(m->empty));
+        p = sn_test_Empty_put_(m->empty, p);
     }
-    return 0;
+    return p;
 }
 
 int sn_test_Repeated_encode(const struct sn_test_Repeated *m, uint8_t *buf, size_t cap)
 {
-    size_t n = sn_test_Repeated_size(m);
+    size_t n = sn_test_Repeated_sz_(m);
     if (n > (size_t)INT_MAX)
         return -EMSGSIZE;
     if (n > cap)
         return -ENOSPC;
-    struct sn_pb_writer w;
-    sn_pb_writer_init(&w, buf, cap);
-    int rc = sn_test_Repeated_enc_(m, &w);
-    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);
+    if (n == 0)
+        return 0;
+    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */
+    return (int)(sn_test_Repeated_put_(m, buf) - buf);
 }
 
-static int sn_test_Repeated_dec_(struct sn_test_Repeated *m, struct sn_pb_reader *r, struct sn_pb_arena *a)
+static int sn_test_Repeated_cnt_(const uint8_t *p, const uint8_t *end, size_t *cnt)
 {
-    uint32_t fn;
-    unsigned wt;
-    int rc;
-    memset(m, 0, sizeof(*m));
-    size_t cnt0 = 0;
-    size_t cnt1 = 0;
-    size_t cnt2 = 0;
-    size_t cnt3 = 0;
-    size_t cnt4 = 0;
-    size_t cnt5 = 0;
-    size_t cnt6 = 0;
-    size_t cnt7 = 0;
-    size_t cnt8 = 0;
-    size_t cnt9 = 0;
-    size_t cnt10 = 0;
-    size_t cnt11 = 0;
-    size_t cnt12 = 0;
-    size_t cnt13 = 0;
-    size_t cnt14 = 0;
-    size_t cnt15 = 0;
-    {
-        struct sn_pb_reader s = *r;
-        while ((rc = sn_pb_next_field(&s, &fn, &wt)) > 0) {
-            switch (fn) {
-            case 1:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I64, &k));
-                    cnt0 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I64)
-                    cnt0++;
-                break;
-            case 2:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I32, &k));
-                    cnt1 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I32)
-                    cnt1++;
-                break;
-            case 3:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt2 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt2++;
-                break;
-            case 4:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt3 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt3++;
-                break;
-            case 5:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt4 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt4++;
-                break;
-            case 6:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt5 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt5++;
-                break;
-            case 7:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt6 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt6++;
-                break;
-            case 8:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt7 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt7++;
-                break;
-            case 9:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I32, &k));
-                    cnt8 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I32)
-                    cnt8++;
-                break;
-            case 10:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I64, &k));
-                    cnt9 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I64)
-                    cnt9++;
-                break;
-            case 11:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I32, &k));
-                    cnt10 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I32)
-                    cnt10++;
-                break;
-            case 12:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_I64, &k));
-                    cnt11 += k;
-                    continue;
-                }
-                if (wt == SN_PB_I64)
-                    cnt11++;
-                break;
-            case 13:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt12 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt12++;
-                break;
-            case 14:
-                if (wt == SN_PB_LEN) {
-                    const uint8_t *p;
-                    size_t l, k;
-                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));
-                    SNC_TRY(sn_pb_packed_count(p, l, SN_PB_VARINT, &k));
-                    cnt13 += k;
-                    continue;
-                }
-                if (wt == SN_PB_VARINT)
-                    cnt13++;
-                break;
-            case 15:
-                if (wt == SN_PB_LEN)
-                    cnt14++;
-                break;
-            case 16:
-                if (wt == SN_PB_LEN)
-                    cnt15++;
-                break;
-            default:
-                break;
-            }
-            SNC_TRY(sn_pb_skip(&s, wt));
+    while (p < end) {
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 10: { /* r_double, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I64, &k));
+            cnt[0] += k;
+            p += l;
+            continue;
         }
-        if (rc < 0)
-            return rc;
-    }
-    double *arr0 = NULL;
-    if (cnt0) {
-        arr0 = sn_pb_arena_alloc(a, cnt0, sizeof(double), _Alignof(double));
-        if (!arr0)
-            return -ENOMEM;
-    }
-    m->r_double.ptr = arr0;
-    float *arr1 = NULL;
-    if (cnt1) {
-        arr1 = sn_pb_arena_alloc(a, cnt1, sizeof(float), _Alignof(float));
-        if (!arr1)
-            return -ENOMEM;
-    }
-    m->r_float.ptr = arr1;
-    int32_t *arr2 = NULL;
-    if (cnt2) {
-        arr2 = sn_pb_arena_alloc(a, cnt2, sizeof(int32_t), _Alignof(int32_t));
-        if (!arr2)
-            return -ENOMEM;
-    }
-    m->r_int32.ptr = arr2;
-    int64_t *arr3 = NULL;
-    if (cnt3) {
-        arr3 = sn_pb_arena_alloc(a, cnt3, sizeof(int64_t), _Alignof(int64_t));
-        if (!arr3)
-            return -ENOMEM;
-    }
-    m->r_int64.ptr = arr3;
-    uint32_t *arr4 = NULL;
-    if (cnt4) {
-        arr4 = sn_pb_arena_alloc(a, cnt4, sizeof(uint32_t), _Alignof(uint32_t));
-        if (!arr4)
-            return -ENOMEM;
-    }
-    m->r_uint32.ptr = arr4;
-    uint64_t *arr5 = NULL;
-    if (cnt5) {
-        arr5 = sn_pb_arena_alloc(a, cnt5, sizeof(uint64_t), _Alignof(uint64_t));
-        if (!arr5)
-            return -ENOMEM;
-    }
-    m->r_uint64.ptr = arr5;
-    int32_t *arr6 = NULL;
-    if (cnt6) {
-        arr6 = sn_pb_arena_alloc(a, cnt6, sizeof(int32_t), _Alignof(int32_t));
-        if (!arr6)
-            return -ENOMEM;
-    }
-    m->r_sint32.ptr = arr6;
-    int64_t *arr7 = NULL;
-    if (cnt7) {
-        arr7 = sn_pb_arena_alloc(a, cnt7, sizeof(int64_t), _Alignof(int64_t));
-        if (!arr7)
-            return -ENOMEM;
-    }
-    m->r_sint64.ptr = arr7;
-    uint32_t *arr8 = NULL;
-    if (cnt8) {
-        arr8 = sn_pb_arena_alloc(a, cnt8, sizeof(uint32_t), _Alignof(uint32_t));
-        if (!arr8)
-            return -ENOMEM;
-    }
-    m->r_fixed32.ptr = arr8;
-    uint64_t *arr9 = NULL;
-    if (cnt9) {
-        arr9 = sn_pb_arena_alloc(a, cnt9, sizeof(uint64_t), _Alignof(uint64_t));
-        if (!arr9)
-            return -ENOMEM;
-    }
-    m->r_fixed64.ptr = arr9;
-    int32_t *arr10 = NULL;
-    if (cnt10) {
-        arr10 = sn_pb_arena_alloc(a, cnt10, sizeof(int32_t), _Alignof(int32_t));
-        if (!arr10)
-            return -ENOMEM;
-    }
-    m->r_sfixed32.ptr = arr10;
-    int64_t *arr11 = NULL;
-    if (cnt11) {
-        arr11 = sn_pb_arena_alloc(a, cnt11, sizeof(int64_t), _Alignof(int64_t));
-        if (!arr11)
-            return -ENOMEM;
-    }
-    m->r_sfixed64.ptr = arr11;
-    bool *arr12 = NULL;
-    if (cnt12) {
-        arr12 = sn_pb_arena_alloc(a, cnt12, sizeof(bool), _Alignof(bool));
-        if (!arr12)
-            return -ENOMEM;
-    }
-    m->r_bool.ptr = arr12;
-    int32_t *arr13 = NULL;
-    if (cnt13) {
-        arr13 = sn_pb_arena_alloc(a, cnt13, sizeof(int32_t), _Alignof(int32_t));
-        if (!arr13)
-            return -ENOMEM;
-    }
-    m->r_enum.ptr = arr13;
-    struct sn_pb_slice *arr14 = NULL;
-    if (cnt14) {
-        arr14 = sn_pb_arena_alloc(a, cnt14, sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
-        if (!arr14)
-            return -ENOMEM;
-    }
-    m->r_string.ptr = arr14;
-    struct sn_pb_slice *arr15 = NULL;
-    if (cnt15) {
-        arr15 = sn_pb_arena_alloc(a, cnt15, sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
-        if (!arr15)
-            return -ENOMEM;
-    }
-    m->r_bytes.ptr = arr15;
-    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {
-        switch (fn) {
-        case 1:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_double.count >= cnt0)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_fixed64(&s, &v));
-                    arr0[m->r_double.count++] = sn_pb_f64_from(v);
-                }
-                continue;
-            }
-            if (wt != SN_PB_I64)
-                break;
-            {
-                if (m->r_double.count >= cnt0)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_fixed64(r, &v));
-                arr0[m->r_double.count++] = sn_pb_f64_from(v);
-            }
+        case 9: /* r_double */
+            cnt[0]++;
+            break;
+        case 18: { /* r_float, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I32, &k));
+            cnt[1] += k;
+            p += l;
             continue;
-        case 2:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_float.count >= cnt1)
-                        return -EBADMSG;
-                    uint32_t v;
-                    SNC_TRY(sn_pb_read_fixed32(&s, &v));
-                    arr1[m->r_float.count++] = sn_pb_f32_from(v);
-                }
-                continue;
-            }
-            if (wt != SN_PB_I32)
-                break;
-            {
-                if (m->r_float.count >= cnt1)
-                    return -EBADMSG;
-                uint32_t v;
-                SNC_TRY(sn_pb_read_fixed32(r, &v));
-                arr1[m->r_float.count++] = sn_pb_f32_from(v);
-            }
+        }
+        case 21: /* r_float */
+            cnt[1]++;
+            break;
+        case 26: { /* r_int32, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[2] += k;
+            p += l;
             continue;
-        case 3:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_int32.count >= cnt2)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr2[m->r_int32.count++] = (int32_t)(uint32_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_int32.count >= cnt2)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr2[m->r_int32.count++] = (int32_t)(uint32_t)v;
-            }
+        }
+        case 24: /* r_int32 */
+            cnt[2]++;
+            break;
+        case 34: { /* r_int64, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[3] += k;
+            p += l;
             continue;
-        case 4:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_int64.count >= cnt3)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr3[m->r_int64.count++] = (int64_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_int64.count >= cnt3)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr3[m->r_int64.count++] = (int64_t)v;
-            }
+        }
+        case 32: /* r_int64 */
+            cnt[3]++;
+            break;
+        case 42: { /* r_uint32, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[4] += k;
+            p += l;
             continue;
-        case 5:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_uint32.count >= cnt4)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr4[m->r_uint32.count++] = (uint32_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_uint32.count >= cnt4)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr4[m->r_uint32.count++] = (uint32_t)v;
-            }
+        }
+        case 40: /* r_uint32 */
+            cnt[4]++;
+            break;
+        case 50: { /* r_uint64, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[5] += k;
+            p += l;
             continue;
-        case 6:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_uint64.count >= cnt5)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr5[m->r_uint64.count++] = v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_uint64.count >= cnt5)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr5[m->r_uint64.count++] = v;
-            }
+        }
+        case 48: /* r_uint64 */
+            cnt[5]++;
+            break;
+        case 58: { /* r_sint32, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[6] += k;
+            p += l;
             continue;
-        case 7:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_sint32.count >= cnt6)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr6[m->r_sint32.count++] = sn_pb_unzigzag32((uint32_t)v);
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_sint32.count >= cnt6)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr6[m->r_sint32.count++] = sn_pb_unzigzag32((uint32_t)v);
-            }
+        }
+        case 56: /* r_sint32 */
+            cnt[6]++;
+            break;
+        case 66: { /* r_sint64, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[7] += k;
+            p += l;
             continue;
-        case 8:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_sint64.count >= cnt7)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr7[m->r_sint64.count++] = sn_pb_unzigzag64(v);
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_sint64.count >= cnt7)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr7[m->r_sint64.count++] = sn_pb_unzigzag64(v);
-            }
+        }
+        case 64: /* r_sint64 */
+            cnt[7]++;
+            break;
+        case 74: { /* r_fixed32, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I32, &k));
+            cnt[8] += k;
+            p += l;
             continue;
-        case 9:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_fixed32.count >= cnt8)
-                        return -EBADMSG;
-                    uint32_t v;
-                    SNC_TRY(sn_pb_read_fixed32(&s, &v));
-                    arr8[m->r_fixed32.count++] = v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_I32)
-                break;
-            {
-                if (m->r_fixed32.count >= cnt8)
-                    return -EBADMSG;
-                uint32_t v;
-                SNC_TRY(sn_pb_read_fixed32(r, &v));
-                arr8[m->r_fixed32.count++] = v;
-            }
+        }
+        case 77: /* r_fixed32 */
+            cnt[8]++;
+            break;
+        case 82: { /* r_fixed64, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I64, &k));
+            cnt[9] += k;
+            p += l;
             continue;
-        case 10:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_fixed64.count >= cnt9)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_fixed64(&s, &v));
-                    arr9[m->r_fixed64.count++] = v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_I64)
-                break;
-            {
-                if (m->r_fixed64.count >= cnt9)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_fixed64(r, &v));
-                arr9[m->r_fixed64.count++] = v;
-            }
+        }
+        case 81: /* r_fixed64 */
+            cnt[9]++;
+            break;
+        case 90: { /* r_sfixed32, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I32, &k));
+            cnt[10] += k;
+            p += l;
             continue;
-        case 11:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_sfixed32.count >= cnt10)
-                        return -EBADMSG;
-                    uint32_t v;
-                    SNC_TRY(sn_pb_read_fixed32(&s, &v));
-                    arr10[m->r_sfixed32.count++] = (int32_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_I32)
-                break;
-            {
-                if (m->r_sfixed32.count >= cnt10)
-                    return -EBADMSG;
-                uint32_t v;
-                SNC_TRY(sn_pb_read_fixed32(r, &v));
-                arr10[m->r_sfixed32.count++] = (int32_t)v;
-            }
+        }
+        case 93: /* r_sfixed32 */
+            cnt[10]++;
+            break;
+        case 98: { /* r_sfixed64, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_I64, &k));
+            cnt[11] += k;
+            p += l;
             continue;
-        case 12:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_sfixed64.count >= cnt11)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_fixed64(&s, &v));
-                    arr11[m->r_sfixed64.count++] = (int64_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_I64)
-                break;
-            {
-                if (m->r_sfixed64.count >= cnt11)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_fixed64(r, &v));
-                arr11[m->r_sfixed64.count++] = (int64_t)v;
-            }
+        }
+        case 97: /* r_sfixed64 */
+            cnt[11]++;
+            break;
+        case 106: { /* r_bool, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[12] += k;
+            p += l;
             continue;
-        case 13:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_bool.count >= cnt12)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr12[m->r_bool.count++] = (v != 0);
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_bool.count >= cnt12)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr12[m->r_bool.count++] = (v != 0);
-            }
+        }
+        case 104: /* r_bool */
+            cnt[12]++;
+            break;
+        case 114: { /* r_enum, packed */
+            uint64_t l;
+            size_t k;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_packed_count(p, (size_t)l, SN_PB_VARINT, &k));
+            cnt[13] += k;
+            p += l;
             continue;
-        case 14:
-            if (wt == SN_PB_LEN) {
-                const uint8_t *p;
-                size_t l;
-                struct sn_pb_reader s;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                sn_pb_reader_init(&s, p, l);
-                while (s.p < s.end) {
-                    if (m->r_enum.count >= cnt13)
-                        return -EBADMSG;
-                    uint64_t v;
-                    SNC_TRY(sn_pb_read_varint(&s, &v));
-                    arr13[m->r_enum.count++] = (int32_t)(uint32_t)v;
-                }
-                continue;
-            }
-            if (wt != SN_PB_VARINT)
-                break;
-            {
-                if (m->r_enum.count >= cnt13)
-                    return -EBADMSG;
-                uint64_t v;
-                SNC_TRY(sn_pb_read_varint(r, &v));
-                arr13[m->r_enum.count++] = (int32_t)(uint32_t)v;
-            }
+        }
+        case 112: /* r_enum */
+            cnt[13]++;
+            break;
+        case 122: { /* r_string */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[14]++;
+            p += l;
             continue;
-        case 15:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->r_string.count >= cnt14)
-                return -EBADMSG;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                SNC_TRY(sn_pb_utf8_check(p, l));
-                arr14[m->r_string.count].ptr = p;
-                arr14[m->r_string.count].len = l;
-                m->r_string.count++;
-            }
+        }
+        case 130: { /* r_bytes */
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            cnt[15]++;
+            p += l;
             continue;
-        case 16:
-            if (wt != SN_PB_LEN)
-                break;
-            if (m->r_bytes.count >= cnt15)
-                return -EBADMSG;
-            {
-                const uint8_t *p;
-                size_t l;
-                SNC_TRY(sn_pb_read_bytes(r, &p, &l));
-                arr15[m->r_bytes.count].ptr = p;
-                arr15[m->r_bytes.count].len = l;
-                m->r_bytes.count++;
-            }
-            continue;
-        case 17:
-            if (wt != SN_PB_LEN)
-                break;
-            {
-                struct sn_pb_reader s;
-                struct sn_test_Empty *sub;
-                SNC_TRY(sn_pb_read_sub(r, &s));
-                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Empty));
-                if (!sub)
-                    return -ENOMEM;
-                SNC_TRY(sn_test_Empty_dec_(sub, &s, a));
-                m->empty = sub;
-            }
-            continue;
+        }
         default:
             break;
         }
-        SNC_TRY(sn_pb_skip(r, wt));
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end));
     }
-    return rc;
+    return 0;
+}
+
+static int sn_test_Repeated_dec_(struct sn_test_Repeated *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)
+{
+    memset(m, 0, sizeof(*m));
+    size_t cnt[16] = {0};
+    int counted = 0;
+    double *arr0 = NULL;
+    float *arr1 = NULL;
+    int32_t *arr2 = NULL;
+    int64_t *arr3 = NULL;
+    uint32_t *arr4 = NULL;
+    uint64_t *arr5 = NULL;
+    int32_t *arr6 = NULL;
+    int64_t *arr7 = NULL;
+    uint32_t *arr8 = NULL;
+    uint64_t *arr9 = NULL;
+    int32_t *arr10 = NULL;
+    int64_t *arr11 = NULL;
+    bool *arr12 = NULL;
+    int32_t *arr13 = NULL;
+    struct sn_pb_slice *arr14 = NULL;
+    struct sn_pb_slice *arr15 = NULL;
+    while (p < end) {
+        const uint8_t *tp = p;
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
+        case 10: snc_f1: { /* r_double, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_double.count >= cnt[0])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_FIXED64(q, qe, v);
+                arr0[m->r_double.count++] = sn_pb_f64_from(v);
+            }
+            if (p < end && *p == 10) {
+                tp = p;
+                p++;
+                goto snc_f1;
+            }
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            continue;
+        }
+        case 9: { /* r_double */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_double.count >= cnt[0])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_FIXED64(p, end, v);
+            arr0[m->r_double.count++] = sn_pb_f64_from(v);
+            if (p < end && *p == 10) {
+                tp = p;
+                p++;
+                goto snc_f1;
+            }
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            continue;
+        }
+        case 18: snc_f2: { /* r_float, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_float.count >= cnt[1])
+                    return -EBADMSG;
+                uint32_t v;
+                SNC_FIXED32(q, qe, v);
+                arr1[m->r_float.count++] = sn_pb_f32_from(v);
+            }
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            continue;
+        }
+        case 21: { /* r_float */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_float.count >= cnt[1])
+                return -EBADMSG;
+            uint32_t v;
+            SNC_FIXED32(p, end, v);
+            arr1[m->r_float.count++] = sn_pb_f32_from(v);
+            if (p < end && *p == 18) {
+                tp = p;
+                p++;
+                goto snc_f2;
+            }
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            continue;
+        }
+        case 26: snc_f3: { /* r_int32, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_int32.count >= cnt[2])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr2[m->r_int32.count++] = (int32_t)(uint32_t)v;
+            }
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            continue;
+        }
+        case 24: { /* r_int32 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_int32.count >= cnt[2])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr2[m->r_int32.count++] = (int32_t)(uint32_t)v;
+            if (p < end && *p == 26) {
+                tp = p;
+                p++;
+                goto snc_f3;
+            }
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            continue;
+        }
+        case 34: snc_f4: { /* r_int64, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_int64.count >= cnt[3])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr3[m->r_int64.count++] = (int64_t)v;
+            }
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            if (p < end && *p == 42) {
+                tp = p;
+                p++;
+                goto snc_f5;
+            }
+            continue;
+        }
+        case 32: { /* r_int64 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_int64.count >= cnt[3])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr3[m->r_int64.count++] = (int64_t)v;
+            if (p < end && *p == 34) {
+                tp = p;
+                p++;
+                goto snc_f4;
+            }
+            if (p < end && *p == 42) {
+                tp = p;
+                p++;
+                goto snc_f5;
+            }
+            continue;
+        }
+        case 42: snc_f5: { /* r_uint32, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_uint32.count >= cnt[4])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr4[m->r_uint32.count++] = (uint32_t)v;
+            }
+            if (p < end && *p == 42) {
+                tp = p;
+                p++;
+                goto snc_f5;
+            }
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            continue;
+        }
+        case 40: { /* r_uint32 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_uint32.count >= cnt[4])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr4[m->r_uint32.count++] = (uint32_t)v;
+            if (p < end && *p == 42) {
+                tp = p;
+                p++;
+                goto snc_f5;
+            }
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            continue;
+        }
+        case 50: snc_f6: { /* r_uint64, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_uint64.count >= cnt[5])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr5[m->r_uint64.count++] = v;
+            }
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            continue;
+        }
+        case 48: { /* r_uint64 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_uint64.count >= cnt[5])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr5[m->r_uint64.count++] = v;
+            if (p < end && *p == 50) {
+                tp = p;
+                p++;
+                goto snc_f6;
+            }
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            continue;
+        }
+        case 58: snc_f7: { /* r_sint32, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_sint32.count >= cnt[6])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr6[m->r_sint32.count++] = sn_pb_unzigzag32((uint32_t)v);
+            }
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            continue;
+        }
+        case 56: { /* r_sint32 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_sint32.count >= cnt[6])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr6[m->r_sint32.count++] = sn_pb_unzigzag32((uint32_t)v);
+            if (p < end && *p == 58) {
+                tp = p;
+                p++;
+                goto snc_f7;
+            }
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            continue;
+        }
+        case 66: snc_f8: { /* r_sint64, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_sint64.count >= cnt[7])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr7[m->r_sint64.count++] = sn_pb_unzigzag64(v);
+            }
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            continue;
+        }
+        case 64: { /* r_sint64 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_sint64.count >= cnt[7])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr7[m->r_sint64.count++] = sn_pb_unzigzag64(v);
+            if (p < end && *p == 66) {
+                tp = p;
+                p++;
+                goto snc_f8;
+            }
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            continue;
+        }
+        case 74: snc_f9: { /* r_fixed32, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_fixed32.count >= cnt[8])
+                    return -EBADMSG;
+                uint32_t v;
+                SNC_FIXED32(q, qe, v);
+                arr8[m->r_fixed32.count++] = v;
+            }
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            if (p < end && *p == 82) {
+                tp = p;
+                p++;
+                goto snc_f10;
+            }
+            continue;
+        }
+        case 77: { /* r_fixed32 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_fixed32.count >= cnt[8])
+                return -EBADMSG;
+            uint32_t v;
+            SNC_FIXED32(p, end, v);
+            arr8[m->r_fixed32.count++] = v;
+            if (p < end && *p == 74) {
+                tp = p;
+                p++;
+                goto snc_f9;
+            }
+            if (p < end && *p == 82) {
+                tp = p;
+                p++;
+                goto snc_f10;
+            }
+            continue;
+        }
+        case 82: snc_f10: { /* r_fixed64, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_fixed64.count >= cnt[9])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_FIXED64(q, qe, v);
+                arr9[m->r_fixed64.count++] = v;
+            }
+            if (p < end && *p == 82) {
+                tp = p;
+                p++;
+                goto snc_f10;
+            }
+            if (p < end && *p == 90) {
+                tp = p;
+                p++;
+                goto snc_f11;
+            }
+            continue;
+        }
+        case 81: { /* r_fixed64 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_fixed64.count >= cnt[9])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_FIXED64(p, end, v);
+            arr9[m->r_fixed64.count++] = v;
+            if (p < end && *p == 82) {
+                tp = p;
+                p++;
+                goto snc_f10;
+            }
+            if (p < end && *p == 90) {
+                tp = p;
+                p++;
+                goto snc_f11;
+            }
+            continue;
+        }
+        case 90: snc_f11: { /* r_sfixed32, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_sfixed32.count >= cnt[10])
+                    return -EBADMSG;
+                uint32_t v;
+                SNC_FIXED32(q, qe, v);
+                arr10[m->r_sfixed32.count++] = (int32_t)v;
+            }
+            if (p < end && *p == 90) {
+                tp = p;
+                p++;
+                goto snc_f11;
+            }
+            if (p < end && *p == 98) {
+                tp = p;
+                p++;
+                goto snc_f12;
+            }
+            continue;
+        }
+        case 93: { /* r_sfixed32 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_sfixed32.count >= cnt[10])
+                return -EBADMSG;
+            uint32_t v;
+            SNC_FIXED32(p, end, v);
+            arr10[m->r_sfixed32.count++] = (int32_t)v;
+            if (p < end && *p == 90) {
+                tp = p;
+                p++;
+                goto snc_f11;
+            }
+            if (p < end && *p == 98) {
+                tp = p;
+                p++;
+                goto snc_f12;
+            }
+            continue;
+        }
+        case 98: snc_f12: { /* r_sfixed64, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_sfixed64.count >= cnt[11])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_FIXED64(q, qe, v);
+                arr11[m->r_sfixed64.count++] = (int64_t)v;
+            }
+            if (p < end && *p == 98) {
+                tp = p;
+                p++;
+                goto snc_f12;
+            }
+            if (p < end && *p == 106) {
+                tp = p;
+                p++;
+                goto snc_f13;
+            }
+            continue;
+        }
+        case 97: { /* r_sfixed64 */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_sfixed64.count >= cnt[11])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_FIXED64(p, end, v);
+            arr11[m->r_sfixed64.count++] = (int64_t)v;
+            if (p < end && *p == 98) {
+                tp = p;
+                p++;
+                goto snc_f12;
+            }
+            if (p < end && *p == 106) {
+                tp = p;
+                p++;
+                goto snc_f13;
+            }
+            continue;
+        }
+        case 106: snc_f13: { /* r_bool, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_bool.count >= cnt[12])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr12[m->r_bool.count++] = (v != 0);
+            }
+            if (p < end && *p == 106) {
+                tp = p;
+                p++;
+                goto snc_f13;
+            }
+            if (p < end && *p == 114) {
+                tp = p;
+                p++;
+                goto snc_f14;
+            }
+            continue;
+        }
+        case 104: { /* r_bool */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_bool.count >= cnt[12])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr12[m->r_bool.count++] = (v != 0);
+            if (p < end && *p == 106) {
+                tp = p;
+                p++;
+                goto snc_f13;
+            }
+            if (p < end && *p == 114) {
+                tp = p;
+                p++;
+                goto snc_f14;
+            }
+            continue;
+        }
+        case 114: snc_f14: { /* r_enum, packed */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            const uint8_t *q = p, *qe = p + l;
+            p = qe;
+            while (q < qe) {
+                if (m->r_enum.count >= cnt[13])
+                    return -EBADMSG;
+                uint64_t v;
+                SNC_VARINT(q, qe, v);
+                arr13[m->r_enum.count++] = (int32_t)(uint32_t)v;
+            }
+            if (p < end && *p == 114) {
+                tp = p;
+                p++;
+                goto snc_f14;
+            }
+            if (p < end && *p == 122) {
+                tp = p;
+                p++;
+                goto snc_f15;
+            }
+            continue;
+        }
+        case 112: { /* r_enum */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_enum.count >= cnt[13])
+                return -EBADMSG;
+            uint64_t v;
+            SNC_VARINT(p, end, v);
+            arr13[m->r_enum.count++] = (int32_t)(uint32_t)v;
+            if (p < end && *p == 114) {
+                tp = p;
+                p++;
+                goto snc_f14;
+            }
+            if (p < end && *p == 122) {
+                tp = p;
+                p++;
+                goto snc_f15;
+            }
+            continue;
+        }
+        case 122: snc_f15: { /* r_string */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_string.count >= cnt[14])
+                return -EBADMSG;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));
+            arr14[m->r_string.count].ptr = p;
+            arr14[m->r_string.count].len = (size_t)l;
+            p += l;
+            m->r_string.count++;
+            if (p < end && *p == 122) {
+                tp = p;
+                p++;
+                goto snc_f15;
+            }
+            continue;
+        }
+        case 130: { /* r_bytes */
+            if (SN_UNLIKELY(!counted)) {
+                SNC_TRY(sn_test_Repeated_cnt_(tp, end, cnt));
+                counted = 1;
+                if (cnt[0]) {
+                    arr0 = sn_pb_arena_take(a, cnt[0], sizeof(double), _Alignof(double));
+                    if (!arr0)
+                        return -ENOMEM;
+                    m->r_double.ptr = arr0;
+                }
+                if (cnt[1]) {
+                    arr1 = sn_pb_arena_take(a, cnt[1], sizeof(float), _Alignof(float));
+                    if (!arr1)
+                        return -ENOMEM;
+                    m->r_float.ptr = arr1;
+                }
+                if (cnt[2]) {
+                    arr2 = sn_pb_arena_take(a, cnt[2], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr2)
+                        return -ENOMEM;
+                    m->r_int32.ptr = arr2;
+                }
+                if (cnt[3]) {
+                    arr3 = sn_pb_arena_take(a, cnt[3], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr3)
+                        return -ENOMEM;
+                    m->r_int64.ptr = arr3;
+                }
+                if (cnt[4]) {
+                    arr4 = sn_pb_arena_take(a, cnt[4], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr4)
+                        return -ENOMEM;
+                    m->r_uint32.ptr = arr4;
+                }
+                if (cnt[5]) {
+                    arr5 = sn_pb_arena_take(a, cnt[5], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr5)
+                        return -ENOMEM;
+                    m->r_uint64.ptr = arr5;
+                }
+                if (cnt[6]) {
+                    arr6 = sn_pb_arena_take(a, cnt[6], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr6)
+                        return -ENOMEM;
+                    m->r_sint32.ptr = arr6;
+                }
+                if (cnt[7]) {
+                    arr7 = sn_pb_arena_take(a, cnt[7], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr7)
+                        return -ENOMEM;
+                    m->r_sint64.ptr = arr7;
+                }
+                if (cnt[8]) {
+                    arr8 = sn_pb_arena_take(a, cnt[8], sizeof(uint32_t), _Alignof(uint32_t));
+                    if (!arr8)
+                        return -ENOMEM;
+                    m->r_fixed32.ptr = arr8;
+                }
+                if (cnt[9]) {
+                    arr9 = sn_pb_arena_take(a, cnt[9], sizeof(uint64_t), _Alignof(uint64_t));
+                    if (!arr9)
+                        return -ENOMEM;
+                    m->r_fixed64.ptr = arr9;
+                }
+                if (cnt[10]) {
+                    arr10 = sn_pb_arena_take(a, cnt[10], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr10)
+                        return -ENOMEM;
+                    m->r_sfixed32.ptr = arr10;
+                }
+                if (cnt[11]) {
+                    arr11 = sn_pb_arena_take(a, cnt[11], sizeof(int64_t), _Alignof(int64_t));
+                    if (!arr11)
+                        return -ENOMEM;
+                    m->r_sfixed64.ptr = arr11;
+                }
+                if (cnt[12]) {
+                    arr12 = sn_pb_arena_take(a, cnt[12], sizeof(bool), _Alignof(bool));
+                    if (!arr12)
+                        return -ENOMEM;
+                    m->r_bool.ptr = arr12;
+                }
+                if (cnt[13]) {
+                    arr13 = sn_pb_arena_take(a, cnt[13], sizeof(int32_t), _Alignof(int32_t));
+                    if (!arr13)
+                        return -ENOMEM;
+                    m->r_enum.ptr = arr13;
+                }
+                if (cnt[14]) {
+                    arr14 = sn_pb_arena_take(a, cnt[14], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr14)
+                        return -ENOMEM;
+                    m->r_string.ptr = arr14;
+                }
+                if (cnt[15]) {
+                    arr15 = sn_pb_arena_take(a, cnt[15], sizeof(struct sn_pb_slice), _Alignof(struct sn_pb_slice));
+                    if (!arr15)
+                        return -ENOMEM;
+                    m->r_bytes.ptr = arr15;
+                }
+            }
+            if (m->r_bytes.count >= cnt[15])
+                return -EBADMSG;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            arr15[m->r_bytes.count].ptr = p;
+            arr15[m->r_bytes.count].len = (size_t)l;
+            p += l;
+            m->r_bytes.count++;
+            continue;
+        }
+        case 138: { /* empty */
+            if (depth >= SN_PB_MAX_DEPTH)
+                return -ELOOP;
+            uint64_t l;
+            SNC_LEN(p, end, l);
+            struct sn_test_Empty *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Empty));
+            if (!sub)
+                return -ENOMEM;
+            SNC_TRY(sn_test_Empty_dec_(sub, p, p + l, depth + 1, a));
+            p += l;
+            m->empty = sub;
+            continue;
+        }
+        default:
+            break;
+        }
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */
+    }
+    return 0;
 }
 
 int sn_test_Repeated_decode(struct sn_test_Repeated *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)
 {
-    struct sn_pb_reader r;
     size_t mark = a ? a->used : 0;
-    sn_pb_reader_init(&r, buf, len);
-    int rc = sn_test_Repeated_dec_(m, &r, a);
+    int rc = sn_test_Repeated_dec_(m, buf, buf + len, 0, a);
     if (rc < 0) {
         memset(m, 0, sizeof(*m));
         if (a)
@@ -1580,56 +4944,58 @@ int sn_test_Repeated_decode(struct sn_test_Repeated *m, const uint8_t *buf, size
     return rc < 0 ? rc : 0;
 }
 
-size_t sn_test_Empty_size(const struct sn_test_Empty *m)
+static inline size_t sn_test_Empty_sz_(const struct sn_test_Empty *m)
 {
     size_t n = 0;
     (void)m;
     return n;
 }
 
-static int sn_test_Empty_enc_(const struct sn_test_Empty *m, struct sn_pb_writer *w)
+size_t sn_test_Empty_size(const struct sn_test_Empty *m)
+{
+    return sn_test_Empty_sz_(m);
+}
+
+static uint8_t *sn_test_Empty_put_(const struct sn_test_Empty *m, uint8_t *p)
 {
     (void)m;
-    (void)w;
-    return 0;
+    return p;
 }
 
 int sn_test_Empty_encode(const struct sn_test_Empty *m, uint8_t *buf, size_t cap)
 {
-    size_t n = sn_test_Empty_size(m);
+    size_t n = sn_test_Empty_sz_(m);
     if (n > (size_t)INT_MAX)
         return -EMSGSIZE;
     if (n > cap)
         return -ENOSPC;
-    struct sn_pb_writer w;
-    sn_pb_writer_init(&w, buf, cap);
-    int rc = sn_test_Empty_enc_(m, &w);
-    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);
+    if (n == 0)
+        return 0;
+    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */
+    return (int)(sn_test_Empty_put_(m, buf) - buf);
 }
 
-static int sn_test_Empty_dec_(struct sn_test_Empty *m, struct sn_pb_reader *r, struct sn_pb_arena *a)
+static int sn_test_Empty_dec_(struct sn_test_Empty *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)
 {
-    uint32_t fn;
-    unsigned wt;
-    int rc;
     memset(m, 0, sizeof(*m));
     (void)a;
-    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {
-        switch (fn) {
+    (void)depth;
+    while (p < end) {
+        uint64_t t;
+        SNC_VARINT(p, end, t);
+        switch (t) {
         default:
             break;
         }
-        SNC_TRY(sn_pb_skip(r, wt));
+        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */
     }
-    return rc;
+    return 0;
 }
 
 int sn_test_Empty_decode(struct sn_test_Empty *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)
 {
-    struct sn_pb_reader r;
     size_t mark = a ? a->used : 0;
-    sn_pb_reader_init(&r, buf, len);
-    int rc = sn_test_Empty_dec_(m, &r, a);
+    int rc = sn_test_Empty_dec_(m, buf, buf + len, 0, a);
     if (rc < 0) {
         memset(m, 0, sizeof(*m));
         if (a)
@@ -1873,7 +5239,7 @@ static int sn_test_Order_from_flat_(struct sn_test_Order *m, const uint8_t *t, s
     {
         const uint8_t *s = sn_test_Order_flat_best(t);
         if (s) {
-            struct sn_test_Order_Fill *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
+            struct sn_test_Order_Fill *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
             if (!sub)
                 return -ENOMEM;
             SNC_TRY(sn_test_Order_Fill_from_flat_(sub, s, a));
@@ -1919,7 +5285,7 @@ static int sn_test_Order_from_flat_(struct sn_test_Order *m, const uint8_t *t, s
     {
         const uint8_t *s = sn_test_Order_flat_tree(t);
         if (s) {
-            struct sn_test_Node *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
+            struct sn_test_Node *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
             if (!sub)
                 return -ENOMEM;
             SNC_TRY(sn_test_Node_from_flat_(sub, s, a));
@@ -1929,7 +5295,7 @@ static int sn_test_Order_from_flat_(struct sn_test_Order *m, const uint8_t *t, s
     {
         const uint8_t *s = sn_test_Order_flat_qualified(t);
         if (s) {
-            struct sn_test_Order_Fill *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
+            struct sn_test_Order_Fill *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Order_Fill));
             if (!sub)
                 return -ENOMEM;
             SNC_TRY(sn_test_Order_Fill_from_flat_(sub, s, a));
@@ -2134,7 +5500,7 @@ static int sn_test_Node_from_flat_(struct sn_test_Node *m, const uint8_t *t, str
     {
         const uint8_t *s = sn_test_Node_flat_child(t);
         if (s) {
-            struct sn_test_Node *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
+            struct sn_test_Node *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Node));
             if (!sub)
                 return -ENOMEM;
             SNC_TRY(sn_test_Node_from_flat_(sub, s, a));
@@ -2717,7 +6083,7 @@ static int sn_test_Repeated_from_flat_(struct sn_test_Repeated *m, const uint8_t
     {
         const uint8_t *s = sn_test_Repeated_flat_empty(t);
         if (s) {
-            struct sn_test_Empty *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct sn_test_Empty));
+            struct sn_test_Empty *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct sn_test_Empty));
             if (!sub)
                 return -ENOMEM;
             SNC_TRY(sn_test_Empty_from_flat_(sub, s, a));

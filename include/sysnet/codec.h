@@ -2,7 +2,8 @@
  * little-endian fixed32/64, length-delimited fields, a reader over a byte slice,
  * a writer into a caller buffer, and a bump arena for decoders. `snc` (tools/snc)
  * compiles a .proto (proto3 subset) into C structs whose encode/size/decode
- * functions are written with exactly these calls.
+ * functions are written with the same rules, through the inline fast paths below
+ * ("inline fast paths": a cursor and an end pointer in registers, no call per field).
  *
  * The wire format (https://protobuf.dev/programming-guides/encoding/):
  *   message := field*            field := tag value        tag := varint(field_no << 3 | wire_type)
@@ -86,12 +87,8 @@ int sn_pb_varint_encode(uint64_t v, uint8_t *p, size_t cap);
 /* Bytes the minimal varint of v takes (1..10). */
 static inline size_t sn_pb_varint_size(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    /* 1 + floor(log2(v|1)) / 7, without a loop: (bits * 9 + 73) / 64 == ceil(bits / 7). */
+    return (size_t)(((unsigned)(63 - __builtin_clzll(v | 1)) * 9 + 73) / 64);
 }
 /* ZigZag (sint32/sint64): 0,-1,1,-2,... -> 0,1,2,3,... */
 static inline uint32_t sn_pb_zigzag32(int32_t v) { return ((uint32_t)v << 1) ^ (uint32_t)-(int32_t)((uint32_t)v >> 31); }
@@ -178,6 +175,142 @@ int sn_pb_write_raw(struct sn_pb_writer *w, const void *p, size_t n);
 /* A whole LEN field: tag, length, the n bytes. */
 int sn_pb_write_bytes(struct sn_pb_writer *w, uint32_t field_no, const void *p, size_t n);
 
+/* ---- inline fast paths (what snc's generated code calls) ------------------------
+ * The same rules and error codes as the functions above, written for a cursor p
+ * and an end pointer kept in registers; the rare and long cases fall back to the
+ * out-of-line functions. The writers are UNCHECKED: the caller has made sure the
+ * bytes fit (the generated encoders size the whole message once, then write). */
+
+/* Decode one varint at p (p <= end). Returns the bytes consumed (1..10) with *v set,
+ * or -ENODATA / -EBADMSG as sn_pb_varint_decode(). */
+static inline int sn_pb_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    if (SN_LIKELY(p < end) && !(p[0] & 0x80)) {
+        *v = p[0];
+        return 1;
+    }
+    if (SN_LIKELY((size_t)(end - p) >= SN_PB_MAX_VARINT)) {
+        uint64_t x = p[0] & 0x7f;
+        for (int i = 1; i < SN_PB_MAX_VARINT - 1; i++) {
+            uint64_t b = p[i];
+            x |= (b & 0x7f) << (7 * i);
+            if (!(b & 0x80)) {
+                *v = x;
+                return i + 1;
+            }
+        }
+        if (p[SN_PB_MAX_VARINT - 1] > 1) /* the 10th byte holds bit 63 only */
+            return -EBADMSG;
+        *v = x | ((uint64_t)p[SN_PB_MAX_VARINT - 1] << 63);
+        return SN_PB_MAX_VARINT;
+    }
+    /* Fewer than 10 bytes left: the same loop, bounded by the end. */
+    uint64_t x = 0;
+    size_t left = (size_t)(end - p);
+    for (size_t i = 0; i < left; i++) {
+        uint64_t b = p[i];
+        x |= (b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return (int)i + 1;
+        }
+    }
+    return -ENODATA;
+}
+
+/* Skip the value of a field whose tag t (a full varint value, field_no << 3 | wire
+ * type) was just read, *pp at its value: the tag is checked as sn_pb_next_field()
+ * does (-EBADMSG for field 0, over 32 bits, wire type 6/7; -EPROTONOSUPPORT for a
+ * group), then the value is skipped as sn_pb_skip() does (a LEN value by its length,
+ * unparsed). */
+static inline int sn_pb_skip_tagged(uint64_t t, const uint8_t **pp, const uint8_t *end)
+{
+    const uint8_t *p = *pp;
+    uint64_t v;
+    int n;
+    if (t > UINT32_MAX || (t >> 3) == 0)
+        return -EBADMSG;
+    switch (t & 7) {
+    case SN_PB_VARINT:
+        n = sn_pb_varint_get(p, end, &v);
+        if (n < 0)
+            return n;
+        p += n;
+        break;
+    case SN_PB_I64:
+        if (end - p < 8)
+            return -ENODATA;
+        p += 8;
+        break;
+    case SN_PB_LEN:
+        n = sn_pb_varint_get(p, end, &v);
+        if (n < 0)
+            return n;
+        p += n;
+        if (v > (uint64_t)(end - p))
+            return -EBADMSG;
+        p += v;
+        break;
+    case SN_PB_I32:
+        if (end - p < 4)
+            return -ENODATA;
+        p += 4;
+        break;
+    case SN_PB_SGROUP:
+    case SN_PB_EGROUP:
+        return -EPROTONOSUPPORT;
+    default:
+        return -EBADMSG;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* sn_pb_utf8_check() with an ASCII fast path. */
+static inline int sn_pb_utf8_ok(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (x & 0x8080808080808080ULL)
+            break;
+    }
+    for (; i < len; i++)
+        if (p[i] & 0x80)
+            return sn_pb_utf8_check(p + i, len - i);
+    return 0;
+}
+
+/* Write v as a minimal varint at p; returns the end. Unchecked. */
+static inline uint8_t *sn_pb_put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+/* Little-endian fixed32/64 at p; return the end. Unchecked. */
+static inline uint8_t *sn_pb_put_fixed32(uint8_t *p, uint32_t v)
+{
+    sn_store_le32(p, v);
+    return p + 4;
+}
+static inline uint8_t *sn_pb_put_fixed64(uint8_t *p, uint64_t v)
+{
+    sn_store_le64(p, v);
+    return p + 8;
+}
+/* n bytes at p (src may be NULL when n is 0); returns the end. Unchecked. */
+static inline uint8_t *sn_pb_put_raw(uint8_t *p, const void *src, size_t n)
+{
+    if (n)
+        memcpy(p, src, n);
+    return p + n;
+}
+
 /* ---- arena: where decoders put arrays and nested messages --------------------- */
 
 struct sn_pb_arena {
@@ -195,6 +328,23 @@ static inline void sn_pb_arena_init(struct sn_pb_arena *a, void *buf, size_t cap
 /* count * size bytes aligned to align (a power of two), zeroed; NULL when the arena is
  * too small (or NULL) or count * size overflows. count 0 returns NULL too (nothing to hold). */
 void *sn_pb_arena_alloc(struct sn_pb_arena *a, size_t count, size_t size, size_t align);
+
+/* sn_pb_arena_alloc() inline, WITHOUT zeroing: for decoders that write every byte
+ * they take (or give the block back on failure). Same checks, same NULL cases. */
+static inline void *sn_pb_arena_take(struct sn_pb_arena *a, size_t count, size_t size, size_t align)
+{
+    if (!a || count == 0 || size == 0 || align == 0 || (align & (align - 1)))
+        return NULL;
+    if (count > SIZE_MAX / size)
+        return NULL;
+    size_t n = count * size;
+    uintptr_t base = (uintptr_t)a->base;
+    size_t off = (size_t)(((base + a->used + align - 1) & ~(uintptr_t)(align - 1)) - base);
+    if (off > a->cap || n > a->cap - off)
+        return NULL;
+    a->used = off + n;
+    return a->base + off;
+}
 
 /* A one-line reason for an error of this module ("truncated protobuf (...)"); other
  * codes fall back to sn_strerror(). Static strings, never NULL. */

@@ -1258,7 +1258,7 @@ static void emit_flat_read(FILE *o, const struct message *m)
             fprintf(o, "    m->%s = %s_flat_%s(t);\n", fn, c, fn);
         } else if (!f->repeated) {
             fprintf(o, "    {\n        const uint8_t *s = %s_flat_%s(t);\n        if (s) {\n"
-                       "            struct %s *sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct %s));\n"
+                       "            struct %s *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct %s));\n"
                        "            if (!sub)\n                return -ENOMEM;\n"
                        "            SNC_TRY(%s_from_flat_(sub, s, a));\n            m->%s = sub;\n        }\n    }\n",
                     c, fn, f->msg->cname, f->msg->cname, f->msg->cname, fn);
@@ -1394,12 +1394,16 @@ static void emit_header(FILE *o, const char *src, const char *base)
     free(guard);
 }
 
-/* ---- emit: size and encode ------------------------------------------------------------------ */
+/* ---- emit: size and encode ------------------------------------------------------------------
+ * X_size() sums the field sizes; X_encode() sizes the whole message once, checks it
+ * against the caller's buffer, then X_put_() writes with no further checks: the tags
+ * are constant bytes, the values go through the inline writers of <sysnet/codec.h>.
+ * A nested message is sized again (X_sz_, inline) for its length prefix. */
 
 static void emit_size(FILE *o, const struct message *m)
 {
     struct field **fs = sorted_fields(m);
-    fprintf(o, "size_t %s_size(const struct %s *m)\n{\n    size_t n = 0;\n", m->cname, m->cname);
+    fprintf(o, "static inline size_t %s_sz_(const struct %s *m)\n{\n    size_t n = 0;\n", m->cname, m->cname);
     if (m->nfields == 0)
         fputs("    (void)m;\n", o);
     for (size_t i = 0; i < m->nfields; i++) {
@@ -1418,7 +1422,7 @@ static void emit_size(FILE *o, const struct message *m)
             } else if (is_fixed64(f->kind)) {
                 fputs("8;\n", o);
             } else if (f->kind == K_MESSAGE) {
-                fprintf(o, "sn_pb_len_size(%s_size(%s));\n", f->msg->cname, v);
+                fprintf(o, "sn_pb_len_size(%s_sz_(%s));\n", f->msg->cname, v);
             } else {
                 fprintf(o, "sn_pb_len_size(%s.len);\n", v);
             }
@@ -1437,7 +1441,7 @@ static void emit_size(FILE *o, const struct message *m)
             }
             fprintf(o, "        n += %zu + sn_pb_len_size(b);\n    }\n", ts);
         } else if (f->kind == K_MESSAGE) {
-            fprintf(o, "    for (size_t i = 0; i < %s.count; i++)\n        n += %zu + sn_pb_len_size(%s_size(&%s.ptr[i]));\n",
+            fprintf(o, "    for (size_t i = 0; i < %s.count; i++)\n        n += %zu + sn_pb_len_size(%s_sz_(&%s.ptr[i]));\n",
                     v, ts, f->msg->cname, v);
         } else {
             fprintf(o, "    for (size_t i = 0; i < %s.count; i++)\n        n += %zu + sn_pb_len_size(%s.ptr[i].len);\n",
@@ -1446,28 +1450,52 @@ static void emit_size(FILE *o, const struct message *m)
         free(v);
     }
     fputs("    return n;\n}\n\n", o);
+    fprintf(o, "size_t %s_size(const struct %s *m)\n{\n    return %s_sz_(m);\n}\n\n", m->cname, m->cname, m->cname);
     free(fs);
 }
 
-/* One value (not its tag) for the writer. */
-static void emit_write_value(FILE *o, const char *ind, enum kind k, const char *v)
+static unsigned wire_num(enum kind k)
+{
+    if (is_varint(k))
+        return 0;
+    if (is_fixed32(k))
+        return 5;
+    if (is_fixed64(k))
+        return 1;
+    return 2;
+}
+
+/* The tag of (number, wire type) as constant byte stores: "*p++ = 0x52;". */
+static void emit_tag(FILE *o, const char *ind, uint32_t number, unsigned wt)
+{
+    uint64_t t = (uint64_t)number << 3 | wt;
+    fputs(ind, o);
+    while (t >= 0x80) {
+        fprintf(o, "*p++ = 0x%02x; ", (unsigned)((t & 0x7f) | 0x80));
+        t >>= 7;
+    }
+    fprintf(o, "*p++ = 0x%02x; /* field %u, wire type %u */\n", (unsigned)t, number, wt);
+}
+
+/* One value (not its tag), unchecked. */
+static void emit_put_value(FILE *o, const char *ind, enum kind k, const char *v)
 {
     char *wv = wire_value(k, v);
     if (is_varint(k))
-        fprintf(o, "%sSNC_TRY(sn_pb_write_varint(w, %s));\n", ind, wv);
+        fprintf(o, "%sp = sn_pb_put_varint(p, %s);\n", ind, wv);
     else if (is_fixed32(k))
-        fprintf(o, "%sSNC_TRY(sn_pb_write_fixed32(w, %s));\n", ind, wv);
+        fprintf(o, "%sp = sn_pb_put_fixed32(p, %s);\n", ind, wv);
     else
-        fprintf(o, "%sSNC_TRY(sn_pb_write_fixed64(w, %s));\n", ind, wv);
+        fprintf(o, "%sp = sn_pb_put_fixed64(p, %s);\n", ind, wv);
     free(wv);
 }
 
 static void emit_encode(FILE *o, const struct message *m)
 {
     struct field **fs = sorted_fields(m);
-    fprintf(o, "static int %s_enc_(const struct %s *m, struct sn_pb_writer *w)\n{\n", m->cname, m->cname);
+    fprintf(o, "static uint8_t *%s_put_(const struct %s *m, uint8_t *p)\n{\n", m->cname, m->cname);
     if (m->nfields == 0)
-        fputs("    (void)m;\n    (void)w;\n", o);
+        fputs("    (void)m;\n", o);
     for (size_t i = 0; i < m->nfields; i++) {
         const struct field *f = fs[i];
         char *v = xfmt("m->%s", f->cname);
@@ -1475,14 +1503,16 @@ static void emit_encode(FILE *o, const struct message *m)
             char *pres = presence(f, v);
             fprintf(o, "    if (%s) {\n", pres);
             if (is_packable(f->kind)) {
-                fprintf(o, "        SNC_TRY(sn_pb_write_tag(w, %u, %s));\n", f->number, wire_name(f->kind));
-                emit_write_value(o, "        ", f->kind, v);
+                emit_tag(o, "        ", f->number, wire_num(f->kind));
+                emit_put_value(o, "        ", f->kind, v);
             } else if (f->kind == K_MESSAGE) {
-                fprintf(o, "        SNC_TRY(sn_pb_write_tag(w, %u, SN_PB_LEN));\n"
-                           "        SNC_TRY(sn_pb_write_varint(w, %s_size(%s)));\n"
-                           "        SNC_TRY(%s_enc_(%s, w));\n", f->number, f->msg->cname, v, f->msg->cname, v);
+                emit_tag(o, "        ", f->number, 2);
+                fprintf(o, "        p = sn_pb_put_varint(p, %s_sz_(%s));\n"
+                           "        p = %s_put_(%s, p);\n", f->msg->cname, v, f->msg->cname, v);
             } else {
-                fprintf(o, "        SNC_TRY(sn_pb_write_bytes(w, %u, %s.ptr, %s.len));\n", f->number, v, v);
+                emit_tag(o, "        ", f->number, 2);
+                fprintf(o, "        p = sn_pb_put_varint(p, %s.len);\n"
+                           "        p = sn_pb_put_raw(p, %s.ptr, %s.len);\n", v, v, v);
             }
             fputs("    }\n", o);
             free(pres);
@@ -1497,185 +1527,270 @@ static void emit_encode(FILE *o, const struct message *m)
             } else {
                 fprintf(o, "        size_t b = %s.count * %d;\n", v, is_fixed32(f->kind) ? 4 : 8);
             }
-            fprintf(o, "        SNC_TRY(sn_pb_write_tag(w, %u, SN_PB_LEN));\n"
-                       "        SNC_TRY(sn_pb_write_varint(w, b));\n"
-                       "        for (size_t i = 0; i < %s.count; i++) {\n", f->number, v);
-            emit_write_value(o, "            ", f->kind, e);
-            fputs("        }\n    }\n", o);
+            emit_tag(o, "        ", f->number, 2);
+            fprintf(o, "        p = sn_pb_put_varint(p, b);\n"
+                       "        for (size_t i = 0; i < %s.count; i++)\n", v);
+            emit_put_value(o, "            ", f->kind, e);
+            fputs("    }\n", o);
             free(e);
         } else if (f->kind == K_MESSAGE) {
-            fprintf(o, "    for (size_t i = 0; i < %s.count; i++) {\n"
-                       "        SNC_TRY(sn_pb_write_tag(w, %u, SN_PB_LEN));\n"
-                       "        SNC_TRY(sn_pb_write_varint(w, %s_size(&%s.ptr[i])));\n"
-                       "        SNC_TRY(%s_enc_(&%s.ptr[i], w));\n    }\n",
-                    v, f->number, f->msg->cname, v, f->msg->cname, v);
+            fprintf(o, "    for (size_t i = 0; i < %s.count; i++) {\n", v);
+            emit_tag(o, "        ", f->number, 2);
+            fprintf(o, "        p = sn_pb_put_varint(p, %s_sz_(&%s.ptr[i]));\n"
+                       "        p = %s_put_(&%s.ptr[i], p);\n    }\n",
+                    f->msg->cname, v, f->msg->cname, v);
         } else {
-            fprintf(o, "    for (size_t i = 0; i < %s.count; i++)\n"
-                       "        SNC_TRY(sn_pb_write_bytes(w, %u, %s.ptr[i].ptr, %s.ptr[i].len));\n",
-                    v, f->number, v, v);
+            fprintf(o, "    for (size_t i = 0; i < %s.count; i++) {\n", v);
+            emit_tag(o, "        ", f->number, 2);
+            fprintf(o, "        p = sn_pb_put_varint(p, %s.ptr[i].len);\n"
+                       "        p = sn_pb_put_raw(p, %s.ptr[i].ptr, %s.ptr[i].len);\n    }\n", v, v, v);
         }
         free(v);
     }
-    fputs("    return 0;\n}\n\n", o);
+    fputs("    return p;\n}\n\n", o);
     fprintf(o, "int %s_encode(const struct %s *m, uint8_t *buf, size_t cap)\n{\n"
-               "    size_t n = %s_size(m);\n"
+               "    size_t n = %s_sz_(m);\n"
                "    if (n > (size_t)INT_MAX)\n        return -EMSGSIZE;\n"
                "    if (n > cap)\n        return -ENOSPC;\n"
-               "    struct sn_pb_writer w;\n    sn_pb_writer_init(&w, buf, cap);\n"
-               "    int rc = %s_enc_(m, &w);\n"
-               "    return rc < 0 ? rc : (int)sn_pb_writer_len(&w);\n}\n\n",
+               "    if (n == 0)\n        return 0;\n"
+               "    /* Exactly n bytes follow (m is not modified meanwhile): no further checks. */\n"
+               "    return (int)(%s_put_(m, buf) - buf);\n}\n\n",
             m->cname, m->cname, m->cname, m->cname);
     free(fs);
 }
 
-/* ---- emit: decode ---------------------------------------------------------------------- */
+/* ---- emit: decode ----------------------------------------------------------------------
+ * One pass over the input: a cursor p and the end of the message in registers, the tag
+ * read as one varint and switched on whole (field << 3 | wire type), so a known field
+ * with its own wire type is one case; anything else (unknown field, wrong wire type,
+ * bad tag) goes to sn_pb_skip_tagged(). Repeated fields need their arrays sized: at the
+ * first element of any repeated field, X_cnt_() counts the elements of every repeated
+ * field from there to the end of the message (no repeated element lies before it),
+ * and each array becomes one arena block of the right size. Arena blocks are taken
+ * unzeroed (sn_pb_arena_take): every element is written before the decode succeeds. */
 
-/* Read one scalar value of kind k from reader RD into lvalue LV. */
-static void emit_read_scalar(FILE *o, const char *ind, enum kind k, const char *rd, const char *lv)
+/* Read one scalar value of kind k from cursor P (end E) into lvalue LV. */
+static void emit_read_scalar(FILE *o, const char *ind, enum kind k, const char *P, const char *E, const char *lv)
 {
-    if (is_varint(k)) {
-        char *c = from_wire(k, "v");
-        fprintf(o, "%suint64_t v;\n%sSNC_TRY(sn_pb_read_varint(%s, &v));\n%s%s = %s;\n", ind, ind, rd, ind, lv, c);
-        free(c);
-    } else if (is_fixed32(k)) {
-        char *c = from_wire(k, "v");
-        fprintf(o, "%suint32_t v;\n%sSNC_TRY(sn_pb_read_fixed32(%s, &v));\n%s%s = %s;\n", ind, ind, rd, ind, lv, c);
-        free(c);
-    } else {
-        char *c = from_wire(k, "v");
-        fprintf(o, "%suint64_t v;\n%sSNC_TRY(sn_pb_read_fixed64(%s, &v));\n%s%s = %s;\n", ind, ind, rd, ind, lv, c);
-        free(c);
+    char *c = from_wire(k, "v");
+    if (is_varint(k))
+        fprintf(o, "%suint64_t v;\n%sSNC_VARINT(%s, %s, v);\n%s%s = %s;\n", ind, ind, P, E, ind, lv, c);
+    else if (is_fixed32(k))
+        fprintf(o, "%suint32_t v;\n%sSNC_FIXED32(%s, %s, v);\n%s%s = %s;\n", ind, ind, P, E, ind, lv, c);
+    else
+        fprintf(o, "%suint64_t v;\n%sSNC_FIXED64(%s, %s, v);\n%s%s = %s;\n", ind, ind, P, E, ind, lv, c);
+    free(c);
+}
+
+static void emit_count(FILE *o, const struct message *m)
+{
+    fprintf(o, "static int %s_cnt_(const uint8_t *p, const uint8_t *end, size_t *cnt)\n{\n"
+               "    while (p < end) {\n        uint64_t t;\n        SNC_VARINT(p, end, t);\n        switch (t) {\n",
+            m->cname);
+    size_t j = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        const struct field *f = &m->fields[i];
+        if (!f->repeated)
+            continue;
+        uint64_t tl = (uint64_t)f->number << 3 | 2;
+        if (is_packable(f->kind)) {
+            fprintf(o, "        case %llu: { /* %s, packed */\n"
+                       "            uint64_t l;\n            size_t k;\n"
+                       "            SNC_LEN(p, end, l);\n"
+                       "            SNC_TRY(sn_pb_packed_count(p, (size_t)l, %s, &k));\n"
+                       "            cnt[%zu] += k;\n            p += l;\n            continue;\n        }\n",
+                    (unsigned long long)tl, f->name, wire_name(f->kind), j);
+            fprintf(o, "        case %llu: /* %s */\n            cnt[%zu]++;\n            break;\n",
+                    (unsigned long long)((uint64_t)f->number << 3 | wire_num(f->kind)), f->name, j);
+        } else {
+            fprintf(o, "        case %llu: { /* %s */\n"
+                       "            uint64_t l;\n            SNC_LEN(p, end, l);\n"
+                       "            cnt[%zu]++;\n            p += l;\n            continue;\n        }\n",
+                    (unsigned long long)tl, f->name, j);
+        }
+        j++;
     }
+    fputs("        default:\n            break;\n        }\n"
+          "        SNC_TRY(sn_pb_skip_tagged(t, &p, end));\n    }\n    return 0;\n}\n\n", o);
+}
+
+/* At the first repeated element: count them all, allocate every array. */
+static void emit_lazy_alloc(FILE *o, const struct message *m)
+{
+    fprintf(o, "            if (SN_UNLIKELY(!counted)) {\n"
+               "                SNC_TRY(%s_cnt_(tp, end, cnt));\n                counted = 1;\n", m->cname);
+    size_t j = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        const struct field *f = &m->fields[i];
+        if (!f->repeated)
+            continue;
+        char *t = elem_ctype(f);
+        fprintf(o, "                if (cnt[%zu]) {\n"
+                   "                    arr%zu = sn_pb_arena_take(a, cnt[%zu], sizeof(%s), _Alignof(%s));\n"
+                   "                    if (!arr%zu)\n                        return -ENOMEM;\n"
+                   "                    m->%s.ptr = arr%zu;\n                }\n",
+                j, i, j, t, t, i, f->cname, i);
+        free(t);
+        j++;
+    }
+    fputs("            }\n", o);
+}
+
+/* The fast chain: encoders write fields in number order, so after a field the decoder
+ * first tests for the tag of the same field again (repeated) and of the next field
+ * (one-byte tags only) and jumps straight to its case: direct, predictable branches
+ * instead of the switch's indirect jump. Any other order falls back to the switch. */
+static uint64_t chain_tag(const struct field *f)
+{
+    return (uint64_t)f->number << 3 | (f->repeated || !is_packable(f->kind) ? 2 : wire_num(f->kind));
+}
+
+static int chain_labeled(struct field **fs, size_t k)
+{
+    if (chain_tag(fs[k]) >= 0x80)
+        return 0;
+    return fs[k]->repeated || k > 0;
+}
+
+static void emit_chain(FILE *o, struct field **fs, size_t n, const struct field *f, int nrep)
+{
+    size_t k = 0;
+    while (fs[k] != f)
+        k++;
+    if (f->repeated && chain_tag(f) < 0x80)
+        fprintf(o, "            if (p < end && *p == %llu) {\n%s                p++;\n                goto snc_f%u;\n            }\n",
+                (unsigned long long)chain_tag(f), nrep ? "                tp = p;\n" : "", f->number);
+    if (k + 1 < n && chain_labeled(fs, k + 1))
+        fprintf(o, "            if (p < end && *p == %llu) {\n%s                p++;\n                goto snc_f%u;\n            }\n",
+                (unsigned long long)chain_tag(fs[k + 1]), nrep ? "                tp = p;\n" : "", fs[k + 1]->number);
+    fputs("            continue;\n", o);
+}
+
+static const char *chain_label(struct field **fs, size_t n, const struct field *f)
+{
+    static char buf[64];
+    for (size_t k = 0; k < n; k++)
+        if (fs[k] == f && chain_labeled(fs, k)) {
+            snprintf(buf, sizeof(buf), " snc_f%u:", f->number);
+            return buf;
+        }
+    return "";
 }
 
 static void emit_decode(FILE *o, const struct message *m)
 {
-    fprintf(o, "static int %s_dec_(struct %s *m, struct sn_pb_reader *r, struct sn_pb_arena *a)\n{\n"
-               "    uint32_t fn;\n    unsigned wt;\n    int rc;\n    memset(m, 0, sizeof(*m));\n",
-            m->cname, m->cname);
-    int nrep = 0, needs_arena = 0;
+    int nrep = 0, needs_arena = 0, needs_depth = 0;
     for (size_t i = 0; i < m->nfields; i++) {
         if (m->fields[i].repeated)
             nrep++;
         if (m->fields[i].repeated || m->fields[i].kind == K_MESSAGE)
             needs_arena = 1;
+        if (m->fields[i].kind == K_MESSAGE)
+            needs_depth = 1;
     }
+    if (nrep)
+        emit_count(o, m);
+    fprintf(o, "static int %s_dec_(struct %s *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a)\n{\n"
+               "    memset(m, 0, sizeof(*m));\n",
+            m->cname, m->cname);
     if (!needs_arena)
         fputs("    (void)a;\n", o);
+    if (!needs_depth)
+        fputs("    (void)depth;\n", o);
     if (nrep) {
-        /* Pass 1: count the elements of every repeated field, so that each array is
-         * one arena block of the right size. */
-        for (size_t i = 0; i < m->nfields; i++)
-            if (m->fields[i].repeated)
-                fprintf(o, "    size_t cnt%zu = 0;\n", i);
-        fputs("    {\n        struct sn_pb_reader s = *r;\n"
-              "        while ((rc = sn_pb_next_field(&s, &fn, &wt)) > 0) {\n            switch (fn) {\n", o);
-        for (size_t i = 0; i < m->nfields; i++) {
-            const struct field *f = &m->fields[i];
-            if (!f->repeated)
-                continue;
-            fprintf(o, "            case %u:\n", f->number);
-            if (is_packable(f->kind)) {
-                fprintf(o, "                if (wt == SN_PB_LEN) {\n"
-                           "                    const uint8_t *p;\n                    size_t l, k;\n"
-                           "                    SNC_TRY(sn_pb_read_bytes(&s, &p, &l));\n"
-                           "                    SNC_TRY(sn_pb_packed_count(p, l, %s, &k));\n"
-                           "                    cnt%zu += k;\n                    continue;\n                }\n",
-                        wire_name(f->kind), i);
-                fprintf(o, "                if (wt == %s)\n                    cnt%zu++;\n                break;\n",
-                        wire_name(f->kind), i);
-            } else {
-                fprintf(o, "                if (wt == SN_PB_LEN)\n                    cnt%zu++;\n                break;\n", i);
-            }
-        }
-        fputs("            default:\n                break;\n            }\n"
-              "            SNC_TRY(sn_pb_skip(&s, wt));\n        }\n        if (rc < 0)\n            return rc;\n    }\n", o);
+        fprintf(o, "    size_t cnt[%d] = {0};\n    int counted = 0;\n", nrep);
         for (size_t i = 0; i < m->nfields; i++) {
             const struct field *f = &m->fields[i];
             if (!f->repeated)
                 continue;
             char *t = elem_ctype(f);
-            fprintf(o, "    %s *arr%zu = NULL;\n    if (cnt%zu) {\n"
-                       "        arr%zu = sn_pb_arena_alloc(a, cnt%zu, sizeof(%s), _Alignof(%s));\n"
-                       "        if (!arr%zu)\n            return -ENOMEM;\n    }\n"
-                       "    m->%s.ptr = arr%zu;\n",
-                    t, i, i, i, i, t, t, i, f->cname, i);
+            fprintf(o, "    %s *arr%zu = NULL;\n", t, i);
             free(t);
         }
     }
-    /* Pass 2: fill. */
-    fputs("    while ((rc = sn_pb_next_field(r, &fn, &wt)) > 0) {\n        switch (fn) {\n", o);
+    fputs("    while (p < end) {\n", o);
+    if (nrep)
+        fputs("        const uint8_t *tp = p;\n", o);
+    fputs("        uint64_t t;\n        SNC_VARINT(p, end, t);\n        switch (t) {\n", o);
+    struct field **fs = sorted_fields(m);
+    size_t j = 0;
     for (size_t i = 0; i < m->nfields; i++) {
         const struct field *f = &m->fields[i];
+        const char *lab = chain_label(fs, m->nfields, f);
         char *lv = xfmt("m->%s", f->cname);
-        fprintf(o, "        case %u:\n", f->number);
+        uint64_t tl = (uint64_t)f->number << 3 | 2, tn = (uint64_t)f->number << 3 | wire_num(f->kind);
         if (f->repeated && is_packable(f->kind)) {
             char *el = xfmt("arr%zu[%s.count++]", i, lv);
-            fprintf(o, "            if (wt == SN_PB_LEN) {\n"
-                       "                const uint8_t *p;\n                size_t l;\n"
-                       "                struct sn_pb_reader s;\n"
-                       "                SNC_TRY(sn_pb_read_bytes(r, &p, &l));\n"
-                       "                sn_pb_reader_init(&s, p, l);\n"
-                       "                while (s.p < s.end) {\n"
-                       "                    if (%s.count >= cnt%zu)\n                        return -EBADMSG;\n",
-                    lv, i);
-            emit_read_scalar(o, "                    ", f->kind, "&s", el);
-            fprintf(o, "                }\n                continue;\n            }\n"
-                       "            if (wt != %s)\n                break;\n            {\n"
-                       "                if (%s.count >= cnt%zu)\n                    return -EBADMSG;\n",
-                    wire_name(f->kind), lv, i);
-            emit_read_scalar(o, "                ", f->kind, "r", el);
-            fputs("            }\n            continue;\n", o);
+            fprintf(o, "        case %llu:%s { /* %s, packed */\n", (unsigned long long)tl, lab, f->name);
+            emit_lazy_alloc(o, m);
+            fprintf(o, "            uint64_t l;\n            SNC_LEN(p, end, l);\n"
+                       "            const uint8_t *q = p, *qe = p + l;\n            p = qe;\n"
+                       "            while (q < qe) {\n"
+                       "                if (%s.count >= cnt[%zu])\n                    return -EBADMSG;\n",
+                    lv, j);
+            emit_read_scalar(o, "                ", f->kind, "q", "qe", el);
+            fputs("            }\n", o);
+            emit_chain(o, fs, m->nfields, f, nrep);
+            fputs("        }\n", o);
+            fprintf(o, "        case %llu: { /* %s */\n", (unsigned long long)tn, f->name);
+            emit_lazy_alloc(o, m);
+            fprintf(o, "            if (%s.count >= cnt[%zu])\n                return -EBADMSG;\n", lv, j);
+            emit_read_scalar(o, "            ", f->kind, "p", "end", el);
+            emit_chain(o, fs, m->nfields, f, nrep);
+            fputs("        }\n", o);
             free(el);
+            j++;
         } else if (f->repeated) {
-            fprintf(o, "            if (wt != SN_PB_LEN)\n                break;\n            if (%s.count >= cnt%zu)\n"
-                       "                return -EBADMSG;\n            {\n", lv, i);
+            fprintf(o, "        case %llu:%s { /* %s */\n", (unsigned long long)tl, lab, f->name);
+            emit_lazy_alloc(o, m);
+            fprintf(o, "            if (%s.count >= cnt[%zu])\n                return -EBADMSG;\n", lv, j);
             if (f->kind == K_MESSAGE) {
-                fprintf(o, "                struct sn_pb_reader s;\n"
-                           "                SNC_TRY(sn_pb_read_sub(r, &s));\n"
-                           "                SNC_TRY(%s_dec_(&arr%zu[%s.count], &s, a));\n"
-                           "                %s.count++;\n",
+                fprintf(o, "            if (depth >= SN_PB_MAX_DEPTH)\n                return -ELOOP;\n"
+                           "            uint64_t l;\n            SNC_LEN(p, end, l);\n"
+                           "            SNC_TRY(%s_dec_(&arr%zu[%s.count], p, p + l, depth + 1, a));\n"
+                           "            p += l;\n            %s.count++;\n",
                         f->msg->cname, i, lv, lv);
             } else {
-                fprintf(o, "                const uint8_t *p;\n                size_t l;\n"
-                           "                SNC_TRY(sn_pb_read_bytes(r, &p, &l));\n");
+                fputs("            uint64_t l;\n            SNC_LEN(p, end, l);\n", o);
                 if (f->kind == K_STRING)
-                    fputs("                SNC_TRY(sn_pb_utf8_check(p, l));\n", o);
-                fprintf(o, "                arr%zu[%s.count].ptr = p;\n                arr%zu[%s.count].len = l;\n"
-                           "                %s.count++;\n", i, lv, i, lv, lv);
+                    fputs("            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));\n", o);
+                fprintf(o, "            arr%zu[%s.count].ptr = p;\n            arr%zu[%s.count].len = (size_t)l;\n"
+                           "            p += l;\n            %s.count++;\n", i, lv, i, lv, lv);
             }
-            fputs("            }\n            continue;\n", o);
+            emit_chain(o, fs, m->nfields, f, nrep);
+            fputs("        }\n", o);
+            j++;
         } else {
-            fprintf(o, "            if (wt != %s)\n                break;\n            {\n", wire_name(f->kind));
+            fprintf(o, "        case %llu:%s { /* %s */\n", (unsigned long long)tn, lab, f->name);
             if (is_packable(f->kind)) {
-                emit_read_scalar(o, "                ", f->kind, "r", lv);
+                emit_read_scalar(o, "            ", f->kind, "p", "end", lv);
             } else if (f->kind == K_MESSAGE) {
-                fprintf(o, "                struct sn_pb_reader s;\n"
-                           "                struct %s *sub;\n"
-                           "                SNC_TRY(sn_pb_read_sub(r, &s));\n"
-                           "                sub = sn_pb_arena_alloc(a, 1, sizeof(*sub), _Alignof(struct %s));\n"
-                           "                if (!sub)\n                    return -ENOMEM;\n"
-                           "                SNC_TRY(%s_dec_(sub, &s, a));\n"
-                           "                %s = sub;\n",
+                fprintf(o, "            if (depth >= SN_PB_MAX_DEPTH)\n                return -ELOOP;\n"
+                           "            uint64_t l;\n            SNC_LEN(p, end, l);\n"
+                           "            struct %s *sub = sn_pb_arena_take(a, 1, sizeof(*sub), _Alignof(struct %s));\n"
+                           "            if (!sub)\n                return -ENOMEM;\n"
+                           "            SNC_TRY(%s_dec_(sub, p, p + l, depth + 1, a));\n"
+                           "            p += l;\n            %s = sub;\n",
                         f->msg->cname, f->msg->cname, f->msg->cname, lv);
             } else {
-                fputs("                const uint8_t *p;\n                size_t l;\n"
-                      "                SNC_TRY(sn_pb_read_bytes(r, &p, &l));\n", o);
+                fputs("            uint64_t l;\n            SNC_LEN(p, end, l);\n", o);
                 if (f->kind == K_STRING)
-                    fputs("                SNC_TRY(sn_pb_utf8_check(p, l));\n", o);
-                fprintf(o, "                %s.ptr = p;\n                %s.len = l;\n", lv, lv);
+                    fputs("            SNC_TRY(sn_pb_utf8_ok(p, (size_t)l));\n", o);
+                fprintf(o, "            %s.ptr = p;\n            %s.len = (size_t)l;\n            p += l;\n", lv, lv);
             }
             if (f->optional)
-                fprintf(o, "                m->has_%s = true;\n", f->cname);
-            fputs("            }\n            continue;\n", o);
+                fprintf(o, "            m->has_%s = true;\n", f->cname);
+            emit_chain(o, fs, m->nfields, f, nrep);
+            fputs("        }\n", o);
         }
         free(lv);
     }
-    fputs("        default:\n            break;\n        }\n        SNC_TRY(sn_pb_skip(r, wt));\n    }\n    return rc;\n}\n\n", o);
+    free(fs);
+    fputs("        default:\n            break;\n        }\n"
+          "        SNC_TRY(sn_pb_skip_tagged(t, &p, end)); /* unknown field or wire type */\n    }\n    return 0;\n}\n\n", o);
     fprintf(o, "int %s_decode(struct %s *m, const uint8_t *buf, size_t len, struct sn_pb_arena *a)\n{\n"
-               "    struct sn_pb_reader r;\n    size_t mark = a ? a->used : 0;\n"
-               "    sn_pb_reader_init(&r, buf, len);\n"
-               "    int rc = %s_dec_(m, &r, a);\n"
+               "    size_t mark = a ? a->used : 0;\n"
+               "    int rc = %s_dec_(m, buf, buf + len, 0, a);\n"
                "    if (rc < 0) {\n        memset(m, 0, sizeof(*m));\n        if (a)\n            a->used = mark;\n    }\n"
                "    return rc < 0 ? rc : 0;\n}\n\n",
             m->cname, m->cname, m->cname);
@@ -1686,11 +1801,40 @@ static void emit_source(FILE *o, const char *src, const char *base)
     fprintf(o, "/* %s.pb.c — generated by snc from %s. Do not edit. */\n", base, src);
     fprintf(o, "#include \"%s.pb.h\"\n\n#include <errno.h>\n#include <limits.h>\n#include <string.h>\n\n", base);
     fputs("#define SNC_TRY(x)             \\\n    do {                       \\\n        int rc_ = (x);         \\\n"
-          "        if (rc_ < 0)           \\\n            return rc_;        \\\n    } while (0)\n\n", o);
+          "        if (rc_ < 0)           \\\n            return rc_;        \\\n    } while (0)\n", o);
+    fputs("/* Decoding at cursor P, end E: a varint; a length that must fit; fixed32/64. */\n"
+          "#define SNC_VARINT(P, E, V)                          \\\n"
+          "    do {                                             \\\n"
+          "        int n_ = sn_pb_varint_get((P), (E), &(V));   \\\n"
+          "        if (n_ < 0)                                  \\\n"
+          "            return n_;                               \\\n"
+          "        (P) += n_;                                   \\\n"
+          "    } while (0)\n"
+          "#define SNC_LEN(P, E, L)                             \\\n"
+          "    do {                                             \\\n"
+          "        SNC_VARINT(P, E, L);                         \\\n"
+          "        if ((L) > (uint64_t)((E) - (P)))             \\\n"
+          "            return -EBADMSG;                         \\\n"
+          "    } while (0)\n"
+          "#define SNC_FIXED32(P, E, V)                         \\\n"
+          "    do {                                             \\\n"
+          "        if ((E) - (P) < 4)                           \\\n"
+          "            return -ENODATA;                         \\\n"
+          "        (V) = sn_load_le32(P);                       \\\n"
+          "        (P) += 4;                                    \\\n"
+          "    } while (0)\n"
+          "#define SNC_FIXED64(P, E, V)                         \\\n"
+          "    do {                                             \\\n"
+          "        if ((E) - (P) < 8)                           \\\n"
+          "            return -ENODATA;                         \\\n"
+          "        (V) = sn_load_le64(P);                       \\\n"
+          "        (P) += 8;                                    \\\n"
+          "    } while (0)\n\n", o);
     for (size_t i = 0; i < g_nmsgs; i++) {
         const char *c = g_msgs[i]->cname;
-        fprintf(o, "static int %s_enc_(const struct %s *m, struct sn_pb_writer *w);\n", c, c);
-        fprintf(o, "static int %s_dec_(struct %s *m, struct sn_pb_reader *r, struct sn_pb_arena *a);\n", c, c);
+        fprintf(o, "static inline size_t %s_sz_(const struct %s *m);\n", c, c);
+        fprintf(o, "static uint8_t *%s_put_(const struct %s *m, uint8_t *p);\n", c, c);
+        fprintf(o, "static int %s_dec_(struct %s *m, const uint8_t *p, const uint8_t *end, int depth, struct sn_pb_arena *a);\n", c, c);
     }
     fputs("\n", o);
     for (size_t i = 0; i < g_nmsgs; i++) {
