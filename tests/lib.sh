@@ -25,3 +25,23 @@ expect() {
     if printf '%s\n' "$out" | grep -qE 'AddressSanitizer|runtime error|LeakSanitizer'; then fail "$name" "sanitizer report"; return 1; fi
     pass "$name"
 }
+# sn_tmp_pids: for tests that start servers: a temporary directory in $tmp and an
+# empty list of background pids in pids; on EXIT, sn_cleanup kills every pid (-9)
+# and removes $tmp.
+sn_tmp_pids() {
+    tmp=$(mktemp -d)
+    pids=()
+    trap sn_cleanup EXIT
+}
+sn_cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+# sn_usage_err NAME PATTERN ARGS...: `$SYSNET ARGS` exits 2 with exactly one line of
+# output, matching PATTERN.
+sn_usage_err() {
+    local name=$1 pat=$2; shift 2
+    expect "$name" 2 "$pat" "$SYSNET" "$@" || return
+    local n; n=$(printf '%s\n' "$last_out" | wc -l)
+    [ "$n" = 1 ] || { sn_pass=$((sn_pass - 1)); fail "$name" "$n lines of output, wanted 1: $last_out"; }
+}

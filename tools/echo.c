@@ -66,21 +66,14 @@ int cmd_echo(int argc, char **argv)
     int c, rc;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":" SRV_SHORTOPTS "uh", lo, NULL)) != -1) {
-        if ((rc = srv_option(&o, &listen_at, c, optarg)) != 1) {
-            if (rc)
-                return rc;
-            continue;
-        }
+    while ((c = srv_getopt(&o, &listen_at, argc, argv, ":" SRV_SHORTOPTS "uh", lo, &rc)) >= 0) {
         switch (c) {
         case 'h': help(); return 0;
         case 'u': o.udp = 1; break;
-        case ':': return tool_usage("echo", "option %s needs a value", argv[optind - 1]);
-        default: return tool_usage("echo", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return tool_usage("echo", "unexpected argument '%s'", argv[optind]);
+    if (c == -2)
+        return rc;
     if ((rc = srv_check(&o, listen_at)) >= 0)
         return rc;
     return srv_run(&o);

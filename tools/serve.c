@@ -469,12 +469,7 @@ int cmd_serve(int argc, char **argv)
     g_idle_ns = 60 * SN_SEC;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, ":" SRV_SHORTOPTS "h", lo, NULL)) != -1) {
-        if ((rc = srv_option(&o, &listen_at, c, optarg)) != 1) {
-            if (rc)
-                return rc;
-            continue;
-        }
+    while ((c = srv_getopt(&o, &listen_at, argc, argv, ":" SRV_SHORTOPTS "h", lo, &rc)) >= 0) {
         switch (c) {
         case 'h': help(); return 0;
         case O_BODY: body = optarg; break;
@@ -491,12 +486,10 @@ int cmd_serve(int argc, char **argv)
             if ((rc = parse_timeout("--idle-timeout", optarg, &g_idle_ns)) != 0)
                 return rc;
             break;
-        case ':': return tool_usage("serve", "option %s needs a value", argv[optind - 1]);
-        default: return tool_usage("serve", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return tool_usage("serve", "unexpected argument '%s'", argv[optind]);
+    if (c == -2)
+        return rc;
     if ((rc = srv_check(&o, listen_at)) >= 0)
         return rc;
     rc = 0;

@@ -227,6 +227,29 @@ int srv_option(struct srv_opts *o, const char **listen_at, int c, const char *ar
     }
 }
 
+int srv_getopt(struct srv_opts *o, const char **listen_at, int argc, char **argv, const char *shortopts,
+               const struct option *lo, int *rc)
+{
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
+        if ((*rc = srv_option(o, listen_at, c, optarg)) != 1) {
+            if (*rc)
+                return -2;
+            continue;
+        }
+        switch (c) {
+        case ':': *rc = tool_usage(o->name, "option %s needs a value", argv[optind - 1]); return -2;
+        case '?': *rc = tool_usage(o->name, "unknown option '%s'", argv[optind - 1]); return -2;
+        default: return c;
+        }
+    }
+    if (optind < argc) {
+        *rc = tool_usage(o->name, "unexpected argument '%s'", argv[optind]);
+        return -2;
+    }
+    return -1;
+}
+
 int srv_check(struct srv_opts *o, const char *listen_at)
 {
     if (!listen_at)

@@ -88,6 +88,13 @@ enum { SRV_O_HIGH = 300, SRV_O_STATS };
     "      --stats             a line on stderr every second: connections, peak, bytes, memory\n"     \
     "  -q                      no start/stop lines\n"
 int srv_option(struct srv_opts *o, const char **listen_at, int c, const char *arg);
+/* The option loop of a server tool: getopt_long(argc, argv, shortopts, lo) with
+ * opterr off (the caller sets opterr = 0 and optind = 1 first), srv's own options
+ * handled by srv_option. Returns the next option code that is the tool's own, -1
+ * after the last option, or -2 with *rc set to the exit code (2) after a usage
+ * message (a bad value, a missing value, an unknown option, a stray argument). */
+int srv_getopt(struct srv_opts *o, const char **listen_at, int argc, char **argv, const char *shortopts,
+               const struct option *lo, int *rc);
 /* After the options: -1 to go on, or an exit code (2) after a usage message. */
 int srv_check(struct srv_opts *o, const char *listen_at);
 

@@ -13,6 +13,8 @@
  * no frame can be skipped), and memcpy of each read into a 64 KiB receive buffer
  * (what recv() costs at least, the physical limit of touching the bytes). Medians.
  * Prints a table, then "frame.*" key=value lines for bench/run.sh's summary. */
+#include "../common.h"
+
 #include <sysnet/frame.h>
 
 #include <inttypes.h>
@@ -133,18 +135,6 @@ static double run_memcpy(const struct stream *s, uint8_t *rx)
     double t = now_s() - t0;
     sink += sum;
     return t;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct cfg {

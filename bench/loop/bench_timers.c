@@ -31,6 +31,8 @@
  * Built by the Makefile's generic bench rule, with libuv and libev when their -dev
  * packages are installed (bench/loop/peers.sh); a missing one prints "peer missing".
  * When BENCH_SUMMARY names a file, key=value lines are appended to it. */
+#include "../common.h"
+
 #include <sysnet/base.h>
 #include <sysnet/loop.h>
 
@@ -48,42 +50,6 @@
 #endif
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static int micro_runs(void)
-{
-    const char *s = getenv("BENCH_MICRO_RUNS");
-    int n = s && *s ? atoi(s) : 7;
-    return n < 5 ? 5 : n > 101 ? 101 : n;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void summary(const char *fmt, ...)
-{
-    const char *path = getenv("BENCH_SUMMARY");
-    if (!path || !*path)
-        return;
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fclose(f);
-}
 
 static void *xalloc(size_t n)
 {

@@ -12,6 +12,8 @@
  * Every figure is the median of BENCH_MICRO_RUNS timed runs (default 7, at least 5).
  * When BENCH_SUMMARY names a file, key=value lines are appended to it for the
  * machine-readable summary that bench/run.sh prints last. Reads files only. */
+#include "../common.h"
+
 #include <sysnet/base.h>
 #include <sysnet/pcap.h>
 #include <sysnet/wire.h>
@@ -31,44 +33,6 @@ static volatile uint64_t sink;
 #define BARRIER(p) __asm__ volatile("" : : "r"(p) : "memory")
 
 /* ---- small helpers -------------------------------------------------------------- */
-
-static int micro_runs(void)
-{
-    const char *s = getenv("BENCH_MICRO_RUNS");
-    int n = s && *s ? atoi(s) : 7;
-    return n < 5 ? 5 : n > 101 ? 101 : n;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of v[0..n) (sorts v). For an even n, the mean of the two middle values. */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* One key=value line for the summary block, if BENCH_SUMMARY is set. */
-static void summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void summary(const char *fmt, ...)
-{
-    const char *path = getenv("BENCH_SUMMARY");
-    if (!path || !*path)
-        return;
-    FILE *f = fopen(path, "a");
-    if (!f)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fclose(f);
-}
 
 static void *xalloc(size_t n)
 {

@@ -12,48 +12,36 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+sn_tmp_pids
 
 # ---- usage ----
-# usage_err NAME PATTERN SUB ARGS...: exit 2 and exactly one line, matching PATTERN.
-usage_err() {
-    local name=$1 pat=$2; shift 2
-    expect "$name" 2 "$pat" "$SYSNET" "$@" || return
-    local n; n=$(printf '%s\n' "$last_out" | wc -l)
-    [ "$n" = 1 ] || { sn_pass=$((sn_pass - 1)); fail "$name" "$n lines of output, wanted 1: $last_out"; }
-}
+# sn_usage_err NAME PATTERN SUB ARGS...: exit 2 and exactly one line, matching PATTERN.
 expect echo_help 0 'usage: sysnet echo' "$SYSNET" echo --help
 expect load_help 0 'usage: sysnet load' "$SYSNET" load --help
-usage_err echo_no_listen 'give the address to listen on' echo
-usage_err echo_bad_listen "--listen '127.0.0.1:99999'" echo --listen 127.0.0.1:99999
-usage_err echo_bad_backend '--backend wants epoll, uring or poll' echo -l 127.0.0.1:0 -b select
-usage_err echo_bad_workers '--workers wants 1..64' echo -l 127.0.0.1:0 --workers 65
-usage_err echo_workers_port0 '--workers needs a fixed port' echo -l 127.0.0.1:0 -w 2
-usage_err echo_bad_high_water '--high-water wants bytes' echo -l 127.0.0.1:0 --high-water 100
-usage_err echo_missing_value 'option --high-water needs a value' echo -l 127.0.0.1:0 --high-water
-usage_err echo_unknown_option "unknown option '--bogus'" echo -l 127.0.0.1:0 --bogus
-usage_err echo_extra_argument "unexpected argument 'x'" echo -l 127.0.0.1:0 x
-usage_err load_no_address "give the server's address" load
-usage_err load_two_addresses 'one address only' load 127.0.0.1:7 127.0.0.1:8
-usage_err load_no_port 'the address needs a port' load 127.0.0.1
-usage_err load_bad_address "'nowhere'" load nowhere
-usage_err load_bad_conns '-c wants 1..' load 127.0.0.1:7 -c 0
-usage_err load_bad_duration '-d wants seconds' load 127.0.0.1:7 -d 0
-usage_err load_bad_rate '--rate wants' load 127.0.0.1:7 --rate 0
-usage_err load_bad_size '--size wants 1..' load 127.0.0.1:7 --size 0
-usage_err load_bad_pipeline '--pipeline wants 1..1024' load 127.0.0.1:7 --pipeline 2000
-usage_err load_bad_threads '--threads wants 1..64' load 127.0.0.1:7 -t 0
-usage_err load_bad_sources '--sources wants N or A-B' load 127.0.0.1:7 --sources 9-3
-usage_err load_sources_not_loopback '--sources is for a 127' load '[::1]:7' --sources 2
-usage_err load_bad_backend '--backend wants' load 127.0.0.1:7 -b kqueue
-usage_err load_missing_value 'option -c needs a value' load 127.0.0.1:7 -c
-usage_err load_unknown_option "unknown option '--bogus'" load 127.0.0.1:7 --bogus
+sn_usage_err echo_no_listen 'give the address to listen on' echo
+sn_usage_err echo_bad_listen "--listen '127.0.0.1:99999'" echo --listen 127.0.0.1:99999
+sn_usage_err echo_bad_backend '--backend wants epoll, uring or poll' echo -l 127.0.0.1:0 -b select
+sn_usage_err echo_bad_workers '--workers wants 1..64' echo -l 127.0.0.1:0 --workers 65
+sn_usage_err echo_workers_port0 '--workers needs a fixed port' echo -l 127.0.0.1:0 -w 2
+sn_usage_err echo_bad_high_water '--high-water wants bytes' echo -l 127.0.0.1:0 --high-water 100
+sn_usage_err echo_missing_value 'option --high-water needs a value' echo -l 127.0.0.1:0 --high-water
+sn_usage_err echo_unknown_option "unknown option '--bogus'" echo -l 127.0.0.1:0 --bogus
+sn_usage_err echo_extra_argument "unexpected argument 'x'" echo -l 127.0.0.1:0 x
+sn_usage_err load_no_address "give the server's address" load
+sn_usage_err load_two_addresses 'one address only' load 127.0.0.1:7 127.0.0.1:8
+sn_usage_err load_no_port 'the address needs a port' load 127.0.0.1
+sn_usage_err load_bad_address "'nowhere'" load nowhere
+sn_usage_err load_bad_conns '-c wants 1..' load 127.0.0.1:7 -c 0
+sn_usage_err load_bad_duration '-d wants seconds' load 127.0.0.1:7 -d 0
+sn_usage_err load_bad_rate '--rate wants' load 127.0.0.1:7 --rate 0
+sn_usage_err load_bad_size '--size wants 1..' load 127.0.0.1:7 --size 0
+sn_usage_err load_bad_pipeline '--pipeline wants 1..1024' load 127.0.0.1:7 --pipeline 2000
+sn_usage_err load_bad_threads '--threads wants 1..64' load 127.0.0.1:7 -t 0
+sn_usage_err load_bad_sources '--sources wants N or A-B' load 127.0.0.1:7 --sources 9-3
+sn_usage_err load_sources_not_loopback '--sources is for a 127' load '[::1]:7' --sources 2
+sn_usage_err load_bad_backend '--backend wants' load 127.0.0.1:7 -b kqueue
+sn_usage_err load_missing_value 'option -c needs a value' load 127.0.0.1:7 -c
+sn_usage_err load_unknown_option "unknown option '--bogus'" load 127.0.0.1:7 --bogus
 
 if ! have python3; then
     skip echo_load "python3 missing (free ports and the socket clients are python)"; summary; exit

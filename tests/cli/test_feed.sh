@@ -8,34 +8,22 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+sn_tmp_pids
 
-usage_err() {
-    local name=$1 pat=$2; shift 2
-    expect "$name" 2 "$pat" "$SYSNET" "$@" || return
-    local n; n=$(printf '%s\n' "$last_out" | wc -l)
-    [ "$n" = 1 ] || { sn_pass=$((sn_pass - 1)); fail "$name" "$n lines of output, wanted 1: $last_out"; }
-}
 expect feed_help 0 'usage: sysnet feed' "$SYSNET" feed --help
-usage_err feed_no_mode 'give one of --listen' feed
-usage_err feed_both_modes 'give one of --listen' feed --listen 127.0.0.1:0 --connect 127.0.0.1:1
-usage_err feed_bad_listen "--listen 'nowhere'" feed --listen nowhere
-usage_err feed_connect_no_port 'needs a port' feed --connect 127.0.0.1
-usage_err feed_bad_messages '--messages wants' feed --listen 127.0.0.1:0 --messages 0
-usage_err feed_bad_rate '--rate wants' feed --listen 127.0.0.1:0 --rate x
-usage_err feed_bad_from '--from wants' feed --connect 127.0.0.1:1 --from -3
-usage_err feed_bad_count '-c wants' feed --connect 127.0.0.1:1 -c 0
-usage_err feed_long_user '--user takes at most 6' feed --connect 127.0.0.1:1 --user abcdefg
-usage_err feed_long_password '--password takes at most 10' feed --connect 127.0.0.1:1 -p 12345678901
-usage_err feed_unknown_option "unknown option '--bogus'" feed --listen 127.0.0.1:0 --bogus
-usage_err feed_missing_value "needs a value" feed --listen 127.0.0.1:0 --messages
-usage_err feed_extra_argument "unexpected argument 'x'" feed --listen 127.0.0.1:0 x
+sn_usage_err feed_no_mode 'give one of --listen' feed
+sn_usage_err feed_both_modes 'give one of --listen' feed --listen 127.0.0.1:0 --connect 127.0.0.1:1
+sn_usage_err feed_bad_listen "--listen 'nowhere'" feed --listen nowhere
+sn_usage_err feed_connect_no_port 'needs a port' feed --connect 127.0.0.1
+sn_usage_err feed_bad_messages '--messages wants' feed --listen 127.0.0.1:0 --messages 0
+sn_usage_err feed_bad_rate '--rate wants' feed --listen 127.0.0.1:0 --rate x
+sn_usage_err feed_bad_from '--from wants' feed --connect 127.0.0.1:1 --from -3
+sn_usage_err feed_bad_count '-c wants' feed --connect 127.0.0.1:1 -c 0
+sn_usage_err feed_long_user '--user takes at most 6' feed --connect 127.0.0.1:1 --user abcdefg
+sn_usage_err feed_long_password '--password takes at most 10' feed --connect 127.0.0.1:1 -p 12345678901
+sn_usage_err feed_unknown_option "unknown option '--bogus'" feed --listen 127.0.0.1:0 --bogus
+sn_usage_err feed_missing_value "needs a value" feed --listen 127.0.0.1:0 --messages
+sn_usage_err feed_extra_argument "unexpected argument 'x'" feed --listen 127.0.0.1:0 x
 
 # start_server NAME ARGS...: runs `sysnet feed --listen 127.0.0.1:0 ARGS` in the
 # background; sets $port (empty on failure) and $spid.

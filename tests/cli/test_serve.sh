@@ -15,22 +15,11 @@
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+sn_tmp_pids
 
 # ---- usage ----
 # usage_err NAME PATTERN ARGS...: exit 2 and exactly one line, matching PATTERN.
-usage_err() {
-    local name=$1 pat=$2; shift 2
-    expect "$name" 2 "$pat" "$SYSNET" serve "$@" || return
-    local n; n=$(printf '%s\n' "$last_out" | wc -l)
-    [ "$n" = 1 ] || { sn_pass=$((sn_pass - 1)); fail "$name" "$n lines of output, wanted 1: $last_out"; }
-}
+usage_err() { sn_usage_err "$1" "$2" serve "${@:3}"; }
 expect serve_help 0 'usage: sysnet serve' "$SYSNET" serve --help
 missing=
 for opt in --listen --backend --workers --high-water --stats --body --size --header-timeout --idle-timeout --help; do

@@ -7,6 +7,7 @@
  * server, a silent server detected by the client, logout, end of session, and a
  * malformed packet. */
 #include "../harness.h"
+#include "../loop_common.h"
 
 #include <sysnet/soupnet.h>
 #include <sysnet/loop.h>
@@ -18,36 +19,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const int backends[] = {SN_BACKEND_EPOLL, SN_BACKEND_URING, SN_BACKEND_POLL};
-
-static struct sn_loop *open_loop(int b)
-{
-    struct sn_loop *l = NULL;
-    struct sn_loop_opts o = {.backend = b};
-    int rc = sn_loop_open(&l, &o);
-    if (rc == -ENOSYS || rc == -EPERM || rc == -EOPNOTSUPP)
-        return NULL;
-    if (rc < 0) {
-        printf("# sn_loop_open(%s): %s\n", sn_backend_name(b), sn_strerror(rc));
-        return NULL;
-    }
-    return l;
-}
-
-static void close_loop(struct sn_loop *l)
-{
-    for (int i = 0; i < 50 && sn_loop_alive(l); i++)
-        sn_loop_run(l, SN_RUN_NOWAIT);
-    int rc = sn_loop_close(l);
-    if (rc < 0)
-        printf("# sn_loop_close: %s, %u handles alive\n", sn_strerror(rc), sn_loop_alive(l));
-    CHECK_EQ(rc, 0);
-}
-
-#define FOR_BACKENDS(l)                                                              \
-    for (size_t bi_ = 0; bi_ < SN_COUNTOF(backends); bi_++)                           \
-        for (struct sn_loop *l = open_loop(backends[bi_]); l; close_loop(l), l = NULL)
 
 static void wake_cb(struct sn_timer *t)
 {

@@ -5,6 +5,7 @@
  * resets, the EMFILE reserve-fd trick (accepting resumes), connect refused and
  * timed out, and UDP batches. */
 #include "../harness.h"
+#include "../loop_common.h"
 
 #include <sysnet/loop.h>
 #include <sysnet/stream.h>
@@ -16,23 +17,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const int backends[] = {SN_BACKEND_EPOLL, SN_BACKEND_URING, SN_BACKEND_POLL};
-
-/* Open a loop on backend b; 0 if that backend is missing here (the test skips it). */
-static struct sn_loop *open_loop(int b)
-{
-    struct sn_loop *l = NULL;
-    struct sn_loop_opts o = {.backend = b};
-    int rc = sn_loop_open(&l, &o);
-    if (rc == -ENOSYS || rc == -EPERM || rc == -EOPNOTSUPP)
-        return NULL;
-    if (rc < 0) {
-        printf("# sn_loop_open(%s): %s\n", sn_backend_name(b), sn_strerror(rc));
-        return NULL;
-    }
-    return l;
-}
 
 /* Run until *done or the deadline; 0 if done. */
 static int run_until(struct sn_loop *l, const int *done, uint64_t ms)
@@ -178,21 +162,6 @@ static ssize_t pump_recv(struct sn_loop *l, int fd, uint8_t *p, size_t n)
     }
     return (ssize_t)off;
 }
-
-/* Close the loop of one backend's round: nothing may be left active. */
-static void close_loop(struct sn_loop *l)
-{
-    for (int i = 0; i < 50 && sn_loop_alive(l); i++)
-        sn_loop_run(l, SN_RUN_NOWAIT);
-    int rc = sn_loop_close(l);
-    if (rc < 0)
-        printf("# sn_loop_close: %s, %u handles alive\n", sn_strerror(rc), sn_loop_alive(l));
-    CHECK_EQ(rc, 0);
-}
-
-#define FOR_BACKENDS(l)                                                              \
-    for (size_t bi_ = 0; bi_ < SN_COUNTOF(backends); bi_++)                           \
-        for (struct sn_loop *l = open_loop(backends[bi_]); l; close_loop(l), l = NULL)
 
 SN_TEST(stream_echo_roundtrip)
 {
