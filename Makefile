@@ -26,14 +26,22 @@ SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-om
 LDLIBS   += -lpthread
 
 LIB_SRC   := $(sort $(wildcard src/*/*.c))
+# Hand-written assembly (the coroutine context switch), one file per machine:
+# src/<module>/*_<arch>.S, arch as `uname -m` or the compiler's target names it.
+ARCH      ?= $(shell $(CC) -dumpmachine 2>/dev/null | cut -d- -f1)
+LIB_ASM   := $(sort $(wildcard src/*/*_$(ARCH).S))
 TOOL_SRC  := $(sort $(wildcard tools/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*/bench_*.c))
 
-LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 TOOL_OBJ     := $(TOOL_SRC:%.c=$(BUILD)/obj/%.o)
-ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/asan/obj/%.o)
+TSAN_LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/tsan/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/tsan/obj/%.o)
+# The runtime's tests also run under ThreadSanitizer (build/tsan/test_*).
+TSAN_TESTS    = $(filter $(BUILD)/asan/test_task $(BUILD)/asan/test_chan $(BUILD)/asan/test_reactor $(BUILD)/asan/test_coro,$(TEST_BIN))
+TSAN_BIN      = $(TSAN_TESTS:$(BUILD)/asan/%=$(BUILD)/tsan/%)
 ASAN_TOOL_OBJ:= $(TOOL_SRC:%.c=$(BUILD)/asan/obj/%.o)
 TEST_BIN     := $(TEST_SRC:tests/unit/%.c=$(BUILD)/asan/%)
 FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
@@ -47,6 +55,10 @@ all: $(BUILD)/libsysnet.a $(BUILD)/libsysnet.so $(BUILD)/sysnet $(BUILD)/sysnet.
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -fPIC $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -fPIC $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libsysnet.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -74,6 +86,10 @@ $(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CPPFLAGS) -O1 -g $(SAN) $(DEPFLAGS) -c $< -o $@
 
+$(BUILD)/asan/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -c $< -o $@
+
 $(BUILD)/asan/libsysnet.a: $(ASAN_LIB_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
@@ -83,11 +99,25 @@ $(BUILD)/asan/sysnet: $(ASAN_TOOL_OBJ) $(BUILD)/asan/libsysnet.a
 $(BUILD)/asan/test_%: $(BUILD)/asan/obj/tests/unit/test_%.o $(BUILD)/asan/libsysnet.a
 	$(CC) $(SAN) -o $@ $< $(BUILD)/asan/libsysnet.a $(LDLIBS) -lm
 
+# ---- ThreadSanitizer build for the runtime's tests ----
+TSAN := -fsanitize=thread -fno-omit-frame-pointer
+$(BUILD)/tsan/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CPPFLAGS) -O1 -g $(TSAN) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/tsan/obj/%.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/tsan/libsysnet.a: $(TSAN_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+$(BUILD)/tsan/test_%: $(BUILD)/tsan/obj/tests/unit/test_%.o $(BUILD)/tsan/libsysnet.a
+	$(CC) $(TSAN) -o $@ $< $(BUILD)/tsan/libsysnet.a $(LDLIBS) -lm
+
 # ---- fuzz targets (clang + libFuzzer, whatever CC is) ----
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(wildcard include/sysnet/*.h)
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(LIB_ASM) $(wildcard include/sysnet/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(WARN) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+	    -fno-sanitize-recover=undefined -o $@ $< $(LIB_SRC) $(LIB_ASM) $(LDLIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
@@ -141,7 +171,7 @@ $(BUILD)/bench/codec/peer_%: bench/codec/peers.sh bench/codec/common.h $(wildcar
 	@CC='$(CC)' CXX='$(CXX)' BUILD='$(BUILD)' bash bench/codec/peers.sh build $* $@
 
 # ---- the two set-up commands ----
-test-build: $(BUILD)/asan/sysnet $(TEST_BIN) all
+test-build: $(BUILD)/asan/sysnet $(TEST_BIN) $(TSAN_BIN) all
 test: test-build
 	@if command -v $(FUZZCC) >/dev/null 2>&1; then $(MAKE) --no-print-directory fuzz-build; fi
 	BUILD=$(BUILD) FUZZ_SMOKE_TIME=$(FUZZ_SMOKE_TIME) bash tests/run.sh

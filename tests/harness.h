@@ -97,6 +97,8 @@ static inline void sn_test_fail(const char *file, int line, const char *what)
 int main(int argc, char **argv)
 {
     int passed = 0, failed = 0, skipped = 0;
+    const char *pfx = getenv("SN_TEST_PREFIX"); /* tests/run.sh: "tsan_" for the TSan build */
+    if (!pfx) pfx = "";
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 0; i < sn_ntests; i++) {
         if (argc > 1 && !strstr(sn_tests[i].name, argv[1]))
@@ -105,13 +107,13 @@ int main(int argc, char **argv)
         sn_cur_msg[0] = 0;
         sn_tests[i].fn();
         if (sn_cur_failed) {
-            printf("FAIL %s: %s\n", sn_tests[i].name, sn_cur_msg);
+            printf("FAIL %s%s: %s\n", pfx, sn_tests[i].name, sn_cur_msg);
             failed++;
         } else if (sn_cur_skipped) {
-            printf("skip %s: %s\n", sn_tests[i].name, sn_cur_msg);
+            printf("skip %s%s: %s\n", pfx, sn_tests[i].name, sn_cur_msg);
             skipped++;
         } else {
-            printf("ok   %s\n", sn_tests[i].name);
+            printf("ok   %s%s\n", pfx, sn_tests[i].name);
             passed++;
         }
     }

@@ -26,6 +26,11 @@ run() { # NAME CMD...: run one suite, keep its lines; a crash or a silent failur
 for t in "$BUILD"/asan/test_*; do
     [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
+# The runtime's tests again under ThreadSanitizer; their lines get a tsan_ prefix.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+for t in "$BUILD"/tsan/test_*; do
+    [ -x "$t" ] && SN_TEST_PREFIX=tsan_ run "tsan/$(basename "$t")" "$t"
+done
 for t in tests/cli/*.sh tests/net/*.sh tests/peers/*.sh; do
     [ -f "$t" ] && run "$t" bash "$t"
 done

@@ -1,5 +1,6 @@
 /* sysnet.c — the `sysnet` command: one binary, one subcommand per tool; and the
  * helpers of tool.h that every subcommand may use (errors, numbers, signals). */
+#include "echo_task.h"
 #include "tool.h"
 
 #include <sysnet/base.h>
@@ -21,9 +22,10 @@ static const struct {
     {"ping", cmd_ping, "ICMP/ICMPv6 echo over raw sockets, RTT statistics like ping"},
     {"trace", cmd_trace, "TTL-limited probes (UDP, ICMP, TCP SYN), per-hop RTTs"},
     {"scan", cmd_scan, "stateless SYN scanner with SipHash cookies (masscan-style)"},
-    {"echo", cmd_echo, "TCP/UDP echo server on the loop (epoll, io_uring or poll), --workers"},
+    {"echo", cmd_echo, "TCP/UDP echo server: loop callbacks, futures or coroutines (--runtime)"},
     {"serve", cmd_serve, "minimal HTTP/1.1 server (keep-alive, pipelining) for wrk"},
     {"load", cmd_load, "load generator: closed or open loop, latency percentiles"},
+    {"chat", cmd_chat, "chat server on the task runtime: a task and an mpsc inbox per client"},
     {"feed", cmd_feed, "SoupBinTCP 3.0 market-data session: serve N messages (ITCH) or log in and print"},
     {"lab", cmd_lab, "the guided demo: craft packets of every kind, write a pcap, dissect it"},
 };

@@ -212,7 +212,8 @@ int sn_filter_compile_flags(const char *expr, uint32_t linktype, uint32_t snaple
                             struct sock_filter *out, unsigned cap, struct sn_filter_err *err)
 {
     struct fstate *fs;
-    struct sock_filter *prog = NULL;
+    /* volatile: set after setjmp and read after a longjmp (-Wclobbered) */
+    struct sock_filter *volatile prog = NULL;
     int rc;
 
     if (err) {
@@ -270,7 +271,9 @@ int sn_filter_compile_flags(const char *expr, uint32_t linktype, uint32_t snaple
     }
     if (!(flags & SN_FILTER_NO_OPTIMIZE))
         root = fs_optimize(fs, root);
-    rc = layout(fs, root, &prog);
+    struct sock_filter *laid = NULL;
+    rc = layout(fs, root, &laid);
+    prog = laid;
     if (rc > 0)
         drop_far_loads(prog, (unsigned)rc);
     if (rc > 0) {
