@@ -29,6 +29,9 @@
 #include <sysnet/base.h>
 #include <sysnet/task.h>
 
+#define CHAN_PARKER_LEAN 1             /* the parker without the tests' bookkeeping */
+#include "../../tests/chan_common.h"   /* the parking waker and block_on */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,57 +54,6 @@ static void die(const char *what, int err)
 {
     fprintf(stderr, "bench_chan: %s: %s\n", what, strerror(err < 0 ? -err : err));
     exit(1);
-}
-
-/* ---- a parking waker and block_on, for futures polled by hand on a thread ---- */
-
-struct parker {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int notified;
-};
-static const struct sn_waker_vt pk_vt;
-static struct sn_waker pk_clone(const void *d)
-{
-    return (struct sn_waker){d, &pk_vt};
-}
-static void pk_wake(const void *d)
-{
-    struct parker *p = (struct parker *)d;
-    pthread_mutex_lock(&p->mu);
-    p->notified = 1;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-static void pk_drop(const void *d)
-{
-    (void)d;
-}
-static const struct sn_waker_vt pk_vt = {pk_clone, pk_wake, pk_wake, pk_drop};
-
-static void parker_init(struct parker *p)
-{
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    p->notified = 0;
-}
-
-static int64_t block_on(struct parker *p, struct sn_future *f)
-{
-    struct sn_cx cx;
-    memset(&cx, 0, sizeof(cx));
-    cx.waker = (struct sn_waker){p, &pk_vt};
-    for (;;) {
-        /* notified is cleared only when we go to sleep: a wake that came during
-         * the poll is not lost, and the fast path (ready at once) takes no lock. */
-        if (sn_poll(f, &cx) == SN_READY)
-            return f->out;
-        pthread_mutex_lock(&p->mu);
-        while (!p->notified)
-            pthread_cond_wait(&p->cv, &p->mu);
-        p->notified = 0;
-        pthread_mutex_unlock(&p->mu);
-    }
 }
 
 /* ---- the peer: a mutex + condvar bounded ring ---- */
@@ -210,9 +162,33 @@ static double run_cq_same(uint64_t n)
 struct xarg {
     struct sn_mpsc *c;
     struct cq *q;
-    int fd;
+    int fd[2];           /* the pipe: read end, write end */
     uint64_t n;
+    struct parker *rx;   /* the consumer's, for mpsc */
 };
+
+static void check_sum(const char *who, uint64_t sum, uint64_t n)
+{
+    if (sum != n * (n - 1) / 2) {
+        fprintf(stderr, "bench_chan: %s: wrong sum\n", who);
+        exit(1);
+    }
+}
+
+/* A producer thread running producer(x) while this thread consumes x->n messages
+ * with consume(x), which returns the sum of their seqs (checked): ns per message,
+ * from before the thread starts to after it is joined. */
+static double run_2t(const char *who, struct xarg *x, void *(*producer)(void *), uint64_t (*consume)(struct xarg *))
+{
+    uint64_t t0 = sn_now_ns();
+    pthread_t th;
+    pthread_create(&th, NULL, producer, x);
+    uint64_t sum = consume(x);
+    pthread_join(th, NULL);
+    uint64_t t1 = sn_now_ns();
+    check_sum(who, sum, x->n);
+    return (double)(t1 - t0) / (double)x->n;
+}
 
 static void *mpsc_producer(void *arg)
 {
@@ -231,41 +207,32 @@ static void *mpsc_producer(void *arg)
     return NULL;
 }
 
-static void check_sum(const char *who, uint64_t sum, uint64_t n)
+static uint64_t mpsc_consume(struct xarg *x)
 {
-    if (sum != n * (n - 1) / 2) {
-        fprintf(stderr, "bench_chan: %s: wrong sum\n", who);
-        exit(1);
+    uint64_t sum = 0;
+    for (;;) {
+        struct msg m;
+        struct sn_mpsc_recv r;
+        sn_mpsc_recv_init(&r, x->c, &m);
+        int64_t rc = block_on(x->rx, &r.base);
+        sn_drop(&r.base);
+        if (rc)
+            return sum;
+        sum += m.seq;
     }
 }
 
 static double run_mpsc_2t(uint64_t n)
 {
-    struct xarg x = {0};
+    struct parker pk;
+    parker_init(&pk);
+    struct xarg x = {.n = n, .rx = &pk};
     int err = sn_mpsc_new(&x.c, CAP, MSG);
     if (err)
         die("sn_mpsc_new", err);
-    x.n = n;
-    struct parker pk;
-    parker_init(&pk);
-    uint64_t sum = 0, t0 = sn_now_ns();
-    pthread_t th;
-    pthread_create(&th, NULL, mpsc_producer, &x);
-    for (;;) {
-        struct msg m;
-        struct sn_mpsc_recv r;
-        sn_mpsc_recv_init(&r, x.c, &m);
-        int64_t rc = block_on(&pk, &r.base);
-        sn_drop(&r.base);
-        if (rc)
-            break;
-        sum += m.seq;
-    }
-    pthread_join(th, NULL);
-    uint64_t t1 = sn_now_ns();
-    check_sum("mpsc_2threads", sum, n);
+    double ns = run_2t("mpsc_2threads", &x, mpsc_producer, mpsc_consume);
     sn_mpsc_receiver_release(x.c);
-    return (double)(t1 - t0) / (double)n;
+    return ns;
 }
 
 static void *cq_producer(void *arg)
@@ -278,25 +245,25 @@ static void *cq_producer(void *arg)
     return NULL;
 }
 
-static double run_cq_2t(uint64_t n)
+static uint64_t cq_consume(struct xarg *x)
 {
-    struct xarg x = {0};
-    x.q = malloc(sizeof(*x.q));
-    cq_init(x.q);
-    x.n = n;
-    uint64_t sum = 0, t0 = sn_now_ns();
-    pthread_t th;
-    pthread_create(&th, NULL, cq_producer, &x);
-    for (uint64_t i = 0; i < n; i++) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < x->n; i++) {
         struct msg m;
-        cq_pop(x.q, &m);
+        cq_pop(x->q, &m);
         sum += m.seq;
     }
-    pthread_join(th, NULL);
-    uint64_t t1 = sn_now_ns();
-    check_sum("condvar_q", sum, n);
+    return sum;
+}
+
+static double run_cq_2t(uint64_t n)
+{
+    struct xarg x = {.n = n};
+    x.q = malloc(sizeof(*x.q));
+    cq_init(x.q);
+    double ns = run_2t("condvar_q", &x, cq_producer, cq_consume);
     free(x.q);
-    return (double)(t1 - t0) / (double)n;
+    return ns;
 }
 
 static void *pipe_producer(void *arg)
@@ -304,37 +271,35 @@ static void *pipe_producer(void *arg)
     struct xarg *x = arg;
     for (uint64_t i = 0; i < x->n; i++) {
         struct msg m = {i, 0};
-        if (write(x->fd, &m, MSG) != MSG)
+        if (write(x->fd[1], &m, MSG) != MSG)
             abort();
     }
     return NULL;
 }
 
-static double run_pipe_2t(uint64_t n)
+static uint64_t pipe_consume(struct xarg *x)
 {
-    int p[2];
-    if (pipe(p) < 0)
-        die("pipe", errno);
-    struct xarg x = {0};
-    x.fd = p[1];
-    x.n = n;
-    uint64_t sum = 0, t0 = sn_now_ns();
-    pthread_t th;
-    pthread_create(&th, NULL, pipe_producer, &x);
-    for (uint64_t i = 0; i < n; i++) {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < x->n; i++) {
         struct msg m;
         /* Writes of 16 bytes are atomic (<= PIPE_BUF) and the pipe only ever holds
          * whole messages, so a 16-byte read returns exactly one. */
-        if (read(p[0], &m, MSG) != MSG)
+        if (read(x->fd[0], &m, MSG) != MSG)
             abort();
         sum += m.seq;
     }
-    pthread_join(th, NULL);
-    uint64_t t1 = sn_now_ns();
-    check_sum("pipe", sum, n);
-    close(p[0]);
-    close(p[1]);
-    return (double)(t1 - t0) / (double)n;
+    return sum;
+}
+
+static double run_pipe_2t(uint64_t n)
+{
+    struct xarg x = {.n = n};
+    if (pipe(x.fd) < 0)
+        die("pipe", errno);
+    double ns = run_2t("pipe", &x, pipe_producer, pipe_consume);
+    close(x.fd[0]);
+    close(x.fd[1]);
+    return ns;
 }
 
 /* ---- the runtime, 2 workers: a producer task and a consumer (block_on) ---- */
@@ -359,21 +324,16 @@ static int prod_poll(struct sn_future *f, struct sn_cx *cx)
             }
             p->m.seq = p->i;
             sn_mpsc_send_init(&p->s, p->c, &p->m);
-            p->active = 1;
         }
-        if (sn_poll(&p->s.base, cx) == SN_PENDING)
+        if (fut_step(&p->s.base, &p->active, cx) == SN_PENDING)
             return SN_PENDING;
-        sn_drop(&p->s.base);
-        p->active = 0;
         p->i++;
     }
 }
 static void prod_drop(struct sn_future *f)
 {
     struct prod_task *p = (struct prod_task *)f;
-    if (p->active)
-        sn_drop(&p->s.base);
-    p->active = 0;
+    fut_step_drop(&p->s.base, &p->active);
 }
 static const struct sn_future_vt prod_vt = {prod_poll, prod_drop, "bench_producer"};
 
@@ -389,14 +349,10 @@ static int cons_poll(struct sn_future *f, struct sn_cx *cx)
 {
     struct cons_task *k = (struct cons_task *)f;
     for (;;) {
-        if (!k->active) {
+        if (!k->active)
             sn_mpsc_recv_init(&k->r, k->c, &k->m);
-            k->active = 1;
-        }
-        if (sn_poll(&k->r.base, cx) == SN_PENDING)
+        if (fut_step(&k->r.base, &k->active, cx) == SN_PENDING)
             return SN_PENDING;
-        sn_drop(&k->r.base);
-        k->active = 0;
         if (k->r.base.out) {
             f->out = 0;
             return SN_READY;
@@ -407,9 +363,7 @@ static int cons_poll(struct sn_future *f, struct sn_cx *cx)
 static void cons_drop(struct sn_future *f)
 {
     struct cons_task *k = (struct cons_task *)f;
-    if (k->active)
-        sn_drop(&k->r.base);
-    k->active = 0;
+    fut_step_drop(&k->r.base, &k->active);
 }
 static const struct sn_future_vt cons_vt = {cons_poll, cons_drop, "bench_consumer"};
 

@@ -135,16 +135,28 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
 static int cache_key_ok;
 
+/* Unmap a stack that is not in the cache. */
+static void stack_unmap(struct sn_stack *s)
+{
+    sn_stack_free(s);
+    atomic_fetch_sub_explicit(&st_mapped, 1, memory_order_relaxed);
+}
+
+/* Take the cache's slot i out and unmap its stack; the last slot fills the hole. */
+static void cache_evict(unsigned i)
+{
+    tls_cache.bytes -= tls_cache.s[i].size;
+    stack_unmap(&tls_cache.s[i]);
+    tls_cache.s[i] = tls_cache.s[--tls_cache.n];
+}
+
 /* Thread exit. keyed goes back to 0 so that a stack released later in the exit
  * (by another key's destructor) registers again, and glibc runs us once more. */
 static void cache_dtor(void *unused)
 {
     (void)unused;
-    while (tls_cache.n) {
-        tls_cache.bytes -= tls_cache.s[--tls_cache.n].size;
-        sn_stack_free(&tls_cache.s[tls_cache.n]);
-        atomic_fetch_sub_explicit(&st_mapped, 1, memory_order_relaxed);
-    }
+    while (tls_cache.n)
+        cache_evict(tls_cache.n - 1);
     tls_cache.keyed = 0;
 }
 
@@ -199,20 +211,15 @@ static void stack_put(struct sn_stack *s, int fresh)
             /* Full: the stack freed now is the likelier to be wanted next (the
              * same kind of coroutine again) — make room by evicting the slot 0
              * entry, so a cache full of one size cannot lock out another. */
-            while (tls_cache.n && (tls_cache.n == CACHE_MAX || tls_cache.bytes + s->size > CACHE_MAX_BYTES)) {
-                tls_cache.bytes -= tls_cache.s[0].size;
-                sn_stack_free(&tls_cache.s[0]);
-                atomic_fetch_sub_explicit(&st_mapped, 1, memory_order_relaxed);
-                tls_cache.s[0] = tls_cache.s[--tls_cache.n];
-            }
+            while (tls_cache.n && (tls_cache.n == CACHE_MAX || tls_cache.bytes + s->size > CACHE_MAX_BYTES))
+                cache_evict(0);
             tls_cache.s[tls_cache.n++] = *s;
             tls_cache.bytes += s->size;
             memset(s, 0, sizeof(*s));
             return;
         }
     }
-    sn_stack_free(s);
-    atomic_fetch_sub_explicit(&st_mapped, 1, memory_order_relaxed);
+    stack_unmap(s);
 }
 
 /* ---- switching ------------------------------------------------------------------ */
@@ -279,6 +286,18 @@ static void co_main(void *p)
 
 /* ---- the future ------------------------------------------------------------------- */
 
+/* The coroutine has finished: its TSan fiber goes (fibers count against TSan's
+ * thread limit). */
+static void co_fiber_end(struct co *co)
+{
+#ifdef SN_CO_TSAN
+    __tsan_destroy_fiber(co->fiber);
+    co->fiber = NULL;
+#else
+    (void)co;
+#endif
+}
+
 static int co_poll(struct sn_future *f, struct sn_cx *cx)
 {
     struct co *co = (struct co *)f;
@@ -296,10 +315,7 @@ static int co_poll(struct sn_future *f, struct sn_cx *cx)
         co->cx = NULL;
         if (co->state != CO_DONE)
             return SN_PENDING;
-#ifdef SN_CO_TSAN
-        __tsan_destroy_fiber(co->fiber);
-        co->fiber = NULL;
-#endif
+        co_fiber_end(co);
     }
     f->out = co->result;
     return SN_READY;
@@ -314,10 +330,7 @@ static void co_drop(struct sn_future *f)
         co->cx = NULL;
         co_resume(co);
         /* Awaits no longer switch, so the only way back is the end. */
-#ifdef SN_CO_TSAN
-        __tsan_destroy_fiber(co->fiber);
-        co->fiber = NULL;
-#endif
+        co_fiber_end(co);
     }
     stack_put(&co->stack, co->fresh);
     atomic_fetch_sub_explicit(&st_live, 1, memory_order_relaxed);

@@ -9,10 +9,12 @@
  *               reader and/or writer waker. The futures do the system call
  *               themselves when the readiness is there — optimistically right
  *               after registration, as mio does — and on EAGAIN clear the bit and
- *               wait for the next edge. Edge-triggered is what makes this cheap:
- *               the kernel reports a change once and we never re-arm or modify the
- *               registration; the price is that a readiness once reported stays in
- *               a->ready until an operation has seen EAGAIN (sn_afd_clear).
+ *               wait for the next edge (a short read of a byte stream clears the
+ *               read bit at once: the stream is drained, see read_op).
+ *               Edge-triggered is what makes this cheap: the kernel reports a
+ *               change once and we never re-arm or modify the registration; the
+ *               price is that a readiness once reported stays in a->ready until an
+ *               operation has seen EAGAIN (sn_afd_clear) or drained the stream.
  *   completion  struct sn_op_fut: one loop operation (sn_op: native on io_uring,
  *               emulated on epoll/poll) in a small heap block that the completion
  *               callback frees when the future is gone, because the kernel (or the
@@ -55,9 +57,11 @@
 #include "task_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define AFD_NOTSOCK 0x1u   /* a->flags: send(2) said ENOTSOCK; use write(2) */
@@ -175,27 +179,106 @@ static int ready_with(struct sn_future *f, int64_t v)
     return SN_READY;
 }
 
-static int read_poll(struct sn_future *f, struct sn_cx *cx)
+/* The readiness futures share one loop: wait until the afd has the interest's
+ * readiness, spend a unit of the coop budget, try the operation; an operation that
+ * says EAGAIN clears that readiness and waits for the next edge. An op makes one
+ * attempt and says how it went: */
+enum {
+    OP_DONE,   /* *res is the future's result (>= 0, or -errno of a failed attempt) */
+    OP_WAIT,   /* no progress possible (EAGAIN): clear the readiness, wait for an edge */
+    OP_RETRY,  /* no progress, try again at once (EINTR, an aborted connection) */
+    OP_MORE,   /* progress but not done (a short write_all): go on */
+};
+typedef int (*afd_op_fn)(struct sn_future *f, int64_t *res);
+
+/* The usual errno of a failed attempt. */
+static int op_errno(int e, int64_t *res)
 {
-    struct sn_read_fut *r = (struct sn_read_fut *)f;
+    if (e == EAGAIN || e == EWOULDBLOCK)
+        return OP_WAIT;
+    if (e == EINTR)
+        return OP_RETRY;
+    *res = -e;
+    return OP_DONE;
+}
+
+/* coop: the op counts against the task's budget (sn_coop), refunded when an attempt
+ * fails: only operations that made progress count. */
+static int afd_drive(struct sn_future *f, struct sn_cx *cx, struct sn_afd *a, unsigned interest, afd_op_fn op,
+                     int coop)
+{
     for (;;) {
-        int rc = sn_afd_poll(r->a, cx, SN_READ);
+        int rc = sn_afd_poll(a, cx, interest);
         if (rc < 0)
             return ready_with(f, rc);
         if (rc == SN_PENDING)
             return SN_PENDING;
-        if (!sn_coop(cx))
+        if (coop && !sn_coop(cx))
             return SN_PENDING;
-        ssize_t n = read(r->a->fd, r->buf, r->len);
-        if (n >= 0)
-            return ready_with(f, n);
-        int e = errno;
-        coop_refund(cx);
-        if (e == EAGAIN || e == EWOULDBLOCK)
-            sn_afd_clear(r->a, SN_READ);
-        else if (e != EINTR)
-            return ready_with(f, -e);
+        int64_t res = 0;
+        int how = op(f, &res);
+        if (how == OP_MORE)
+            continue;
+        if (coop && (how != OP_DONE || res < 0))
+            coop_refund(cx);
+        if (how == OP_DONE)
+            return ready_with(f, res);
+        if (how == OP_WAIT)
+            sn_afd_clear(a, interest);
     }
+}
+
+#define AFD_TYPED 0x2u     /* a->flags: AFD_DRAINS below is known */
+#define AFD_DRAINS 0x4u    /* a short read means the fd was empty: a stream socket or a pipe */
+
+/* A read on a byte stream takes all there is up to len, so a short one (0 < n < len)
+ * has drained the fd. Not so for messages: a datagram or SEQPACKET socket gives one
+ * message a read, a packet-mode (O_DIRECT) pipe one packet, a tty one line, an
+ * eventfd or inotify fd one record or what fits — more may wait. Asked once per afd,
+ * at its first short read. (A stream read can also stop short at TCP urgent data
+ * or where a unix socket's passed fds begin; like src/loop/stream.c and Tokio, we
+ * do not treat those apart.) */
+static int afd_drains(struct sn_afd *a)
+{
+    if (!(a->flags & AFD_TYPED)) {
+        int type = 0;
+        socklen_t len = sizeof(type);
+        struct stat st;
+        if (getsockopt(a->fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
+            if (type == SOCK_STREAM)
+                a->flags |= AFD_DRAINS;
+        } else if (errno == ENOTSOCK) {
+            a->flags |= AFD_NOTSOCK;
+            int fl = fcntl(a->fd, F_GETFL);
+            if (fstat(a->fd, &st) == 0 && S_ISFIFO(st.st_mode) && fl >= 0 && !(fl & O_DIRECT))
+                a->flags |= AFD_DRAINS;
+        }
+        a->flags |= AFD_TYPED;
+    }
+    return (a->flags & AFD_DRAINS) != 0;
+}
+
+static int read_op(struct sn_future *f, int64_t *res)
+{
+    struct sn_read_fut *r = (struct sn_read_fut *)f;
+    ssize_t n = read(r->a->fd, r->buf, r->len);
+    if (n < 0)
+        return op_errno(errno, res);
+    /* A short read drained the socket: the next read would say EAGAIN, so wait for
+     * the next edge now instead of spending a system call to learn it (as
+     * src/loop/stream.c does). No wake is lost: data that comes after this read
+     * raises a new edge, whose callback runs after this poll and sets the bit again.
+     * Only SN_READ goes: a hang-up or an error already reported (RDHUP, HUP, ERR)
+     * stays, since its edge has passed and the next read must see it (EOF, -errno). */
+    if (n > 0 && (size_t)n < r->len && afd_drains(r->a))
+        r->a->ready &= ~SN_READ;
+    *res = n;
+    return OP_DONE;
+}
+
+static int read_poll(struct sn_future *f, struct sn_cx *cx)
+{
+    return afd_drive(f, cx, ((struct sn_read_fut *)f)->a, SN_READ, read_op, 1);
 }
 
 static const struct sn_future_vt read_vt = {read_poll, NULL, "read"};
@@ -222,31 +305,22 @@ static ssize_t afd_write(struct sn_afd *a, const void *buf, size_t len)
     return write(a->fd, buf, len);
 }
 
-static int write_poll(struct sn_future *f, struct sn_cx *cx)
+static int write_op(struct sn_future *f, int64_t *res)
 {
     struct sn_write_fut *w = (struct sn_write_fut *)f;
-    for (;;) {
-        int rc = sn_afd_poll(w->a, cx, SN_WRITE);
-        if (rc < 0)
-            return ready_with(f, rc);
-        if (rc == SN_PENDING)
-            return SN_PENDING;
-        if (!sn_coop(cx))
-            return SN_PENDING;
-        ssize_t n = afd_write(w->a, (const char *)w->buf + w->done, w->len - w->done);
-        if (n >= 0) {
-            w->done += (size_t)n;
-            if (!w->all || w->done >= w->len)
-                return ready_with(f, (int64_t)w->done);
-            continue; /* a short write: the socket buffer is full, EAGAIN comes next */
-        }
-        int e = errno;
-        coop_refund(cx);
-        if (e == EAGAIN || e == EWOULDBLOCK)
-            sn_afd_clear(w->a, SN_WRITE);
-        else if (e != EINTR)
-            return ready_with(f, -e);
-    }
+    ssize_t n = afd_write(w->a, (const char *)w->buf + w->done, w->len - w->done);
+    if (n < 0)
+        return op_errno(errno, res);
+    w->done += (size_t)n;
+    if (w->all && w->done < w->len)
+        return OP_MORE; /* a short write: the socket buffer is full, EAGAIN comes next */
+    *res = (int64_t)w->done;
+    return OP_DONE;
+}
+
+static int write_poll(struct sn_future *f, struct sn_cx *cx)
+{
+    return afd_drive(f, cx, ((struct sn_write_fut *)f)->a, SN_WRITE, write_op, 1);
 }
 
 static const struct sn_future_vt write_vt = {write_poll, NULL, "write"};
@@ -262,29 +336,24 @@ void sn_write_init(struct sn_write_fut *f, struct sn_afd *a, const void *buf, si
     f->all = all;
 }
 
-static int accept_poll(struct sn_future *f, struct sn_cx *cx)
+static int accept_op(struct sn_future *f, int64_t *res)
 {
     struct sn_accept_fut *ac = (struct sn_accept_fut *)f;
-    for (;;) {
-        int rc = sn_afd_poll(ac->a, cx, SN_READ);
-        if (rc < 0)
-            return ready_with(f, rc);
-        if (rc == SN_PENDING)
-            return SN_PENDING;
-        if (!sn_coop(cx))
-            return SN_PENDING;
-        int fd = accept4(ac->a->fd, NULL, NULL, ac->flags | SOCK_NONBLOCK);
-        if (fd >= 0)
-            return ready_with(f, fd);
-        int e = errno;
-        coop_refund(cx);
-        if (e == EAGAIN || e == EWOULDBLOCK)
-            sn_afd_clear(ac->a, SN_READ);
-        /* A connection reset while in the backlog is not the listener's error:
-         * take the next one (Linux reports it as ECONNABORTED). */
-        else if (e != EINTR && e != ECONNABORTED)
-            return ready_with(f, -e);
+    int fd = accept4(ac->a->fd, NULL, NULL, ac->flags | SOCK_NONBLOCK);
+    if (fd >= 0) {
+        *res = fd;
+        return OP_DONE;
     }
+    /* A connection reset while in the backlog is not the listener's error: take
+     * the next one (Linux reports it as ECONNABORTED). */
+    if (errno == ECONNABORTED)
+        return OP_RETRY;
+    return op_errno(errno, res);
+}
+
+static int accept_poll(struct sn_future *f, struct sn_cx *cx)
+{
+    return afd_drive(f, cx, ((struct sn_accept_fut *)f)->a, SN_READ, accept_op, 1);
 }
 
 static const struct sn_future_vt accept_vt = {accept_poll, NULL, "accept"};
@@ -297,11 +366,30 @@ void sn_accept_init(struct sn_accept_fut *f, struct sn_afd *a, int flags)
     f->flags = flags;
 }
 
+/* Once writable: connected (0), failed (SO_ERROR), or a stale edge (ENOTCONN). */
+static int connect_check_op(struct sn_future *f, int64_t *res)
+{
+    struct sn_connect_fut *c = (struct sn_connect_fut *)f;
+    int err = 0;
+    socklen_t elen = sizeof(err);
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    if (getsockopt(c->a->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+        err = errno;
+    else if (!err && getpeername(c->a->fd, (struct sockaddr *)&peer, &plen) < 0) {
+        if (errno == ENOTCONN)
+            return OP_WAIT;
+        err = errno;
+    }
+    *res = -err;
+    return OP_DONE;
+}
+
 /* A non-blocking connect says EINPROGRESS and then makes the socket writable when
  * it is done, either way: SO_ERROR tells which. A writable edge can also be stale
  * (epoll reports OUT|HUP for a TCP socket that was registered before it connected),
  * so "writable and no error" is confirmed with getpeername: ENOTCONN means keep
- * waiting. */
+ * waiting. Not counted against the coop budget. */
 static int connect_poll(struct sn_future *f, struct sn_cx *cx)
 {
     struct sn_connect_fut *c = (struct sn_connect_fut *)f;
@@ -314,35 +402,14 @@ static int connect_poll(struct sn_future *f, struct sn_cx *cx)
         if (connect(c->a->fd, (const struct sockaddr *)&c->sa, c->salen) == 0)
             return ready_with(f, 0);
         int e = errno;
-        if (e != EINPROGRESS && e != EINTR && e != EAGAIN)
-            return ready_with(f, -e);
         /* EINTR: the connect goes on asynchronously, as with EINPROGRESS. EAGAIN
          * (unix sockets with a full backlog) does not: it is reported, a later
          * connect would have to retry — rare enough to leave to the caller. */
-        if (e == EAGAIN)
+        if (e != EINPROGRESS && e != EINTR)
             return ready_with(f, -e);
         sn_afd_clear(c->a, SN_WRITE);
     }
-    for (;;) {
-        int rc = sn_afd_poll(c->a, cx, SN_WRITE);
-        if (rc < 0)
-            return ready_with(f, rc);
-        if (rc == SN_PENDING)
-            return SN_PENDING;
-        int err = 0;
-        socklen_t elen = sizeof(err);
-        if (getsockopt(c->a->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-            return ready_with(f, -errno);
-        if (err)
-            return ready_with(f, -err);
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        if (getpeername(c->a->fd, (struct sockaddr *)&peer, &plen) == 0)
-            return ready_with(f, 0);
-        if (errno != ENOTCONN)
-            return ready_with(f, -errno);
-        sn_afd_clear(c->a, SN_WRITE);
-    }
+    return afd_drive(f, cx, c->a, SN_WRITE, connect_check_op, 0);
 }
 
 static const struct sn_future_vt connect_vt = {connect_poll, NULL, "connect"};

@@ -1,11 +1,15 @@
 /* test_chan.c — channels of include/sysnet/task.h (src/task/chan.c): the lock-free
- * oneshot and the bounded mpsc, polled by hand with counting wakers, across threads
- * with a parking waker (block_on below: a mutex and a condvar per thread), and
+ * oneshot and the bounded mpsc, polled by hand with counting wakers (task_common.h),
+ * across threads with a parking waker (block_on of chan_common.h: a mutex and a
+ * condvar per thread), and
  * inside the runtime (rt_* tests). ASan checks each channel is freed exactly when
  * both sides are released; ThreadSanitizer (build/tsan/test_chan) checks the
  * cross-thread protocols. Every test ends with every waker reference released. */
 #include "../harness.h"
 #include <sysnet/task.h>
+
+#include "../chan_common.h"
+#include "../task_common.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,120 +28,23 @@
 #endif
 
 /* ======================================================================
- * wakers: counting (same thread) and parking (block_on, any thread)
- * ====================================================================== */
-
-struct twaker {
-    _Atomic int wakes;
-    _Atomic int refs;
-};
-static const struct sn_waker_vt tw_vt;
-static struct sn_waker tw_clone(const void *d)
-{
-    atomic_fetch_add(&((struct twaker *)d)->refs, 1);
-    return (struct sn_waker){d, &tw_vt};
-}
-static void tw_wake(const void *d)
-{
-    struct twaker *t = (struct twaker *)d;
-    atomic_fetch_add(&t->wakes, 1);
-    atomic_fetch_sub(&t->refs, 1);
-}
-static void tw_wake_by_ref(const void *d)
-{
-    atomic_fetch_add(&((struct twaker *)d)->wakes, 1);
-}
-static void tw_drop(const void *d)
-{
-    atomic_fetch_sub(&((struct twaker *)d)->refs, 1);
-}
-static const struct sn_waker_vt tw_vt = {tw_clone, tw_wake, tw_wake_by_ref, tw_drop};
-
-static struct sn_cx cx_of(struct twaker *t)
-{
-    struct sn_cx cx;
-    memset(&cx, 0, sizeof(cx));
-    cx.waker = (struct sn_waker){t, &tw_vt};
-    return cx;
-}
-
-/* A thread's parker: lives as long as the test (longer than any channel), so a
- * waker left in a channel after its poll returned never points to freed memory. */
-struct parker {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int notified;
-    _Atomic int refs;
-    _Atomic long parks;
-};
-static const struct sn_waker_vt pk_vt;
-static struct sn_waker pk_clone(const void *d)
-{
-    atomic_fetch_add(&((struct parker *)d)->refs, 1);
-    return (struct sn_waker){d, &pk_vt};
-}
-static void pk_wake_by_ref(const void *d)
-{
-    struct parker *p = (struct parker *)d;
-    pthread_mutex_lock(&p->mu);
-    p->notified = 1;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-static void pk_wake(const void *d)
-{
-    pk_wake_by_ref(d);
-    atomic_fetch_sub(&((struct parker *)d)->refs, 1);
-}
-static void pk_drop(const void *d)
-{
-    atomic_fetch_sub(&((struct parker *)d)->refs, 1);
-}
-static const struct sn_waker_vt pk_vt = {pk_clone, pk_wake, pk_wake_by_ref, pk_drop};
-
-static void parker_init(struct parker *p)
-{
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    p->notified = 0;
-    atomic_init(&p->refs, 0);
-    atomic_init(&p->parks, 0);
-}
-static void parker_fini(struct parker *p)
-{
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-}
-
-/* Poll f on this thread until it is ready, sleeping on the parker in between. */
-static int64_t block_on(struct parker *p, struct sn_future *f)
-{
-    struct sn_cx cx;
-    memset(&cx, 0, sizeof(cx));
-    cx.waker = (struct sn_waker){p, &pk_vt};
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        p->notified = 0;
-        pthread_mutex_unlock(&p->mu);
-        if (sn_poll(f, &cx) == SN_READY)
-            return f->out;
-        pthread_mutex_lock(&p->mu);
-        if (!p->notified)
-            atomic_fetch_add(&p->parks, 1);
-        while (!p->notified)
-            pthread_cond_wait(&p->cv, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-/* ======================================================================
  * oneshot
  * ====================================================================== */
+
+/* A new oneshot whose receiver has polled once and waits (cx's waker stored). */
+static int oneshot_waiting(struct sn_oneshot **c, struct sn_oneshot_recv *r, struct sn_cx *cx)
+{
+    int e = sn_oneshot_new(c);
+    if (e)
+        return e;
+    sn_oneshot_recv_init(r, *c);
+    return sn_poll(&r->base, cx) == SN_PENDING ? 0 : -EPROTO;
+}
 
 SN_TEST(oneshot_send_then_recv)
 {
     struct twaker tw = {0, 0};
-    struct sn_cx cx = cx_of(&tw);
+    struct sn_cx cx = tw_cx(&tw);
     struct sn_oneshot *c;
     CHECK_EQ(sn_oneshot_new(&c), 0);
     int x;
@@ -155,12 +62,10 @@ SN_TEST(oneshot_send_then_recv)
 SN_TEST(oneshot_recv_waits_then_send_wakes)
 {
     struct twaker tw = {0, 0}, tw2 = {0, 0};
-    struct sn_cx cx = cx_of(&tw), cx2 = cx_of(&tw2);
+    struct sn_cx cx = tw_cx(&tw), cx2 = tw_cx(&tw2);
     struct sn_oneshot *c;
-    CHECK_EQ(sn_oneshot_new(&c), 0);
     struct sn_oneshot_recv r;
-    sn_oneshot_recv_init(&r, c);
-    CHECK_EQ(sn_poll(&r.base, &cx), SN_PENDING);
+    CHECK_EQ(oneshot_waiting(&c, &r, &cx), 0);
     CHECK_EQ(sn_poll(&r.base, &cx), SN_PENDING); /* same waker: kept */
     CHECK_EQ(atomic_load(&tw.refs), 1);
     CHECK_EQ(sn_poll(&r.base, &cx2), SN_PENDING); /* another task: replaced */
@@ -177,12 +82,10 @@ SN_TEST(oneshot_recv_waits_then_send_wakes)
 SN_TEST(oneshot_close_tx_gives_epipe)
 {
     struct twaker tw = {0, 0};
-    struct sn_cx cx = cx_of(&tw);
+    struct sn_cx cx = tw_cx(&tw);
     struct sn_oneshot *c;
-    CHECK_EQ(sn_oneshot_new(&c), 0);
     struct sn_oneshot_recv r;
-    sn_oneshot_recv_init(&r, c);
-    CHECK_EQ(sn_poll(&r.base, &cx), SN_PENDING);
+    CHECK_EQ(oneshot_waiting(&c, &r, &cx), 0);
     sn_oneshot_close_tx(c);
     CHECK_EQ(atomic_load(&tw.wakes), 1);
     CHECK_EQ(sn_poll(&r.base, &cx), SN_READY);
@@ -202,12 +105,10 @@ SN_TEST(oneshot_close_tx_gives_epipe)
 SN_TEST(oneshot_close_rx)
 {
     struct twaker tw = {0, 0};
-    struct sn_cx cx = cx_of(&tw);
+    struct sn_cx cx = tw_cx(&tw);
     struct sn_oneshot *c;
-    CHECK_EQ(sn_oneshot_new(&c), 0);
     struct sn_oneshot_recv r;
-    sn_oneshot_recv_init(&r, c);
-    CHECK_EQ(sn_poll(&r.base, &cx), SN_PENDING);
+    CHECK_EQ(oneshot_waiting(&c, &r, &cx), 0);
     sn_drop(&r.base); /* takes its waker back, releases */
     CHECK_EQ(atomic_load(&tw.refs), 0);
     CHECK_EQ(sn_oneshot_send(c, 1, NULL), -EPIPE); /* frees */
@@ -274,9 +175,7 @@ SN_TEST(oneshot_across_threads)
         sn_oneshot_recv_init(&r, pairs[i].c);
         /* Two polls in a row first: the second compares its waker with the one
          * published (read) while the sender may be consuming it. */
-        struct sn_cx pcx;
-        memset(&pcx, 0, sizeof(pcx));
-        pcx.waker = (struct sn_waker){&pk, &pk_vt};
+        struct sn_cx pcx = pk_cx(&pk);
         int64_t v;
         if (sn_poll(&r.base, &pcx) == SN_READY || sn_poll(&r.base, &pcx) == SN_READY)
             v = r.base.out;
@@ -297,7 +196,7 @@ SN_TEST(oneshot_across_threads)
     }
     CHECK_EQ(pthread_create(&th, NULL, os_senders, &b), 0);
     struct twaker tw = {0, 0};
-    struct sn_cx cx = cx_of(&tw);
+    struct sn_cx cx = tw_cx(&tw);
     for (int i = 0; i < n; i++) {
         struct sn_oneshot_recv r;
         sn_oneshot_recv_init(&r, pairs[i].c);
@@ -352,7 +251,7 @@ SN_TEST(mpsc_try_fifo)
 SN_TEST(mpsc_recv_waits)
 {
     struct twaker tw = {0, 0};
-    struct sn_cx cx = cx_of(&tw);
+    struct sn_cx cx = tw_cx(&tw);
     struct sn_mpsc *c;
     CHECK_EQ(sn_mpsc_new(&c, 2, sizeof(int)), 0);
     int got = 0, m = 9;
@@ -381,7 +280,7 @@ SN_TEST(mpsc_recv_waits)
 SN_TEST(mpsc_backpressure_fifo)
 {
     struct twaker tw[3] = {{0, 0}, {0, 0}, {0, 0}}, trx = {0, 0};
-    struct sn_cx cx[3] = {cx_of(&tw[0]), cx_of(&tw[1]), cx_of(&tw[2])}, crx = cx_of(&trx);
+    struct sn_cx cx[3] = {tw_cx(&tw[0]), tw_cx(&tw[1]), tw_cx(&tw[2])}, crx = tw_cx(&trx);
     struct sn_mpsc *c;
     CHECK_EQ(sn_mpsc_new(&c, 2, sizeof(int)), 0);
     int m0 = 100, m1 = 101, ms[3] = {1, 2, 3}, x = 999, got;
@@ -434,7 +333,7 @@ SN_TEST(mpsc_backpressure_fifo)
 SN_TEST(mpsc_dropped_send_keeps_queue)
 {
     struct twaker tw[4] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
-    struct sn_cx cx[4] = {cx_of(&tw[0]), cx_of(&tw[1]), cx_of(&tw[2]), cx_of(&tw[3])};
+    struct sn_cx cx[4] = {tw_cx(&tw[0]), tw_cx(&tw[1]), tw_cx(&tw[2]), tw_cx(&tw[3])};
     struct sn_mpsc *c;
     CHECK_EQ(sn_mpsc_new(&c, 1, sizeof(int)), 0);
     int m = 0, ms[4] = {10, 11, 12, 13}, got;
@@ -474,7 +373,7 @@ SN_TEST(mpsc_dropped_send_keeps_queue)
 SN_TEST(mpsc_close_semantics)
 {
     struct twaker tw = {0, 0}, trx = {0, 0};
-    struct sn_cx cx = cx_of(&tw), crx = cx_of(&trx);
+    struct sn_cx cx = tw_cx(&tw), crx = tw_cx(&trx);
     struct sn_mpsc *c;
     CHECK_EQ(sn_mpsc_new(&c, 1, sizeof(int)), 0);
     int m = 1, got;
@@ -644,12 +543,9 @@ static int ptask_poll(struct sn_future *f, struct sn_cx *cx)
             }
             p->m = (struct msg){p->id, p->i, (uint64_t)p->id * 1000003u + p->i};
             sn_mpsc_send_init(&p->s, p->c, &p->m);
-            p->active = 1;
         }
-        if (sn_poll(&p->s.base, cx) == SN_PENDING)
+        if (fut_step(&p->s.base, &p->active, cx) == SN_PENDING)
             return SN_PENDING;
-        sn_drop(&p->s.base);
-        p->active = 0;
         if (p->s.base.out)
             return f->out = p->s.base.out, SN_READY;
         p->i++;
@@ -658,9 +554,7 @@ static int ptask_poll(struct sn_future *f, struct sn_cx *cx)
 static void ptask_drop(struct sn_future *f)
 {
     struct ptask *p = (struct ptask *)f;
-    if (p->active)
-        sn_drop(&p->s.base);
-    p->active = 0;
+    fut_step_drop(&p->s.base, &p->active);
 }
 static const struct sn_future_vt ptask_vt = {ptask_poll, ptask_drop, "producer"};
 
@@ -679,14 +573,10 @@ static int ctask_poll(struct sn_future *f, struct sn_cx *cx)
 {
     struct ctask *k = (struct ctask *)f;
     for (;;) {
-        if (!k->active) {
+        if (!k->active)
             sn_mpsc_recv_init(&k->r, k->c, &k->m);
-            k->active = 1;
-        }
-        if (sn_poll(&k->r.base, cx) == SN_PENDING)
+        if (fut_step(&k->r.base, &k->active, cx) == SN_PENDING)
             return SN_PENDING;
-        sn_drop(&k->r.base);
-        k->active = 0;
         if (k->r.base.out == -EPIPE)
             return f->out = k->count, SN_READY;
         if (k->m.producer >= NPROD || k->m.seq != k->next[k->m.producer])
@@ -697,11 +587,26 @@ static int ctask_poll(struct sn_future *f, struct sn_cx *cx)
 }
 static const struct sn_future_vt ctask_vt = {ctask_poll, NULL, "consumer"};
 
-static void rt_mpsc_on(unsigned workers)
+/* The fixture of RT_TEST(x): x_current and x_2workers run the body on a runtime
+ * of 0 (current-thread) and 2 workers, closed after it. */
+static void on_rt(unsigned workers, void (*fn)(struct sn_rt *rt))
 {
     struct sn_rt *rt;
     struct sn_rt_opts o = {.workers = workers};
     CHECK_EQ(sn_rt_open(&rt, &o), 0);
+    fn(rt);
+    if (sn_cur_failed)
+        return;
+    CHECK_EQ(sn_rt_close(rt), 0);
+}
+#define RT_TEST(name)                                                                    \
+    static void name(struct sn_rt *rt);                                                  \
+    SN_TEST(name##_current) { on_rt(0, name); }                                          \
+    SN_TEST(name##_2workers) { on_rt(2, name); }                                         \
+    static void name(struct sn_rt *rt)
+
+RT_TEST(rt_mpsc_tasks)
+{
     uint32_t n = UNDER_TSAN ? 5000 : 50000;
     struct sn_mpsc *c;
     CHECK_EQ(sn_mpsc_new(&c, 8, sizeof(struct msg)), 0);
@@ -724,11 +629,7 @@ static void rt_mpsc_on(unsigned workers)
     for (int i = 0; i < NPROD; i++)
         CHECK_EQ(k.next[i], n);
     sn_mpsc_receiver_release(c);
-    CHECK_EQ(sn_rt_close(rt), 0);
 }
-
-SN_TEST(rt_mpsc_tasks_current) { rt_mpsc_on(0); }
-SN_TEST(rt_mpsc_tasks_2workers) { rt_mpsc_on(2); }
 
 /* oneshot between tasks: a spawned task sends after a short sleep; block_on
  * receives. And a task that gives up: the receiver gets -EPIPE. */
@@ -763,11 +664,8 @@ static void os_task_drop(struct sn_future *f)
 }
 static const struct sn_future_vt os_task_vt = {os_task_poll, os_task_drop, "oneshot_sender"};
 
-static void rt_oneshot_on(unsigned workers)
+RT_TEST(rt_oneshot_tasks)
 {
-    struct sn_rt *rt;
-    struct sn_rt_opts o = {.workers = workers};
-    CHECK_EQ(sn_rt_open(&rt, &o), 0);
     for (int round = 0; round < 20; round++) {
         struct sn_oneshot *c;
         CHECK_EQ(sn_oneshot_new(&c), 0);
@@ -783,11 +681,7 @@ static void rt_oneshot_on(unsigned workers)
         CHECK_EQ(v, t.give_up ? -EPIPE : 4242);
         sn_drop(&r.base);
     }
-    CHECK_EQ(sn_rt_close(rt), 0);
 }
-
-SN_TEST(rt_oneshot_tasks_current) { rt_oneshot_on(0); }
-SN_TEST(rt_oneshot_tasks_2workers) { rt_oneshot_on(2); }
 
 /* Cooperative budget: a receiver draining 64 queued messages with budget 8 must
  * yield (recv returns PENDING once the budget is spent) and still get them all. */
@@ -855,9 +749,7 @@ static void *blocked_sender(void *arg)
     int v = 1;
     struct sn_mpsc_send s;
     sn_mpsc_send_init(&s, a->c, &v);
-    struct sn_cx cx;
-    memset(&cx, 0, sizeof(cx));
-    cx.waker = (struct sn_waker){&a->pk, &pk_vt};
+    struct sn_cx cx = pk_cx(&a->pk);
     if (sn_poll(&s.base, &cx) == SN_READY) {
         a->rc = s.base.out;
     } else {

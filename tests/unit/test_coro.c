@@ -396,8 +396,10 @@ static int64_t join_on(struct sn_rt *rt, struct sn_task *t)
     return r;
 }
 
-/* Run mode in a child; returns its wait status, its stderr in out. */
-static int overflow_child(int mode, char *out, size_t cap)
+/* Run child(arg) in a forked child whose stderr goes to a pipe (it ends with
+ * _exit(5) if child returns); returns its wait status (-1 if there is none) and
+ * its stderr, NUL-terminated, in out. */
+static int run_child(void (*child)(int), int arg, char *out, size_t cap)
 {
     int p[2];
     if (pipe(p) < 0)
@@ -408,15 +410,7 @@ static int overflow_child(int mode, char *out, size_t cap)
         dup2(p[1], 2);
         close(p[0]);
         close(p[1]);
-        struct sn_rt *rt;
-        struct sn_rt_opts o = {.workers = mode == 1 ? 2u : 0u};
-        if (sn_rt_open(&rt, &o) < 0)
-            _exit(3);
-        struct sn_co_opts co = {.stack_size = 16384};
-        struct sn_task *t;
-        if (sn_co_spawn(rt, overflow_co, (void *)(intptr_t)mode, &co, &t) < 0)
-            _exit(4);
-        join_on(rt, t);
+        child(arg);
         _exit(5);
     }
     close(p[1]);
@@ -427,9 +421,28 @@ static int overflow_child(int mode, char *out, size_t cap)
     out[n] = 0;
     close(p[0]);
     int status = 0;
-    if (waitpid(pid, &status, 0) < 0)
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return -1;
     return status;
+}
+
+/* The child of the overflow tests: overflow_co(mode) on a 16 KiB stack. */
+static void overflow_child_main(int mode)
+{
+    struct sn_rt *rt;
+    struct sn_rt_opts o = {.workers = mode == 1 ? 2u : 0u};
+    if (sn_rt_open(&rt, &o) < 0)
+        _exit(3);
+    struct sn_co_opts co = {.stack_size = 16384};
+    struct sn_task *t;
+    if (sn_co_spawn(rt, overflow_co, (void *)(intptr_t)mode, &co, &t) < 0)
+        _exit(4);
+    join_on(rt, t);
+}
+
+static int overflow_child(int mode, char *out, size_t cap)
+{
+    return run_child(overflow_child_main, mode, out, cap);
 }
 
 SN_TEST(stack_overflow_reported_current_thread)
@@ -485,47 +498,35 @@ static void bigframe_fn(void *arg)
         fib_switch(&f_co[0], &f_main);
 }
 
+static void bigframe_child_main(int unused)
+{
+    (void)unused;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), size = 65536, moat = 1u << 20;
+    char *r = mmap(NULL, moat + pg + size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED || mprotect(r + moat + pg, size, PROT_READ | PROT_WRITE) < 0)
+        _exit(3);
+    fib_main_init();
+    memset(&f_co[0], 0, sizeof(f_co[0]));
+    f_co[0].st.map = r + moat;
+    f_co[0].st.maplen = pg + size;
+    f_co[0].st.lo = r + moat + pg;
+    f_co[0].st.size = size;
+    sn_ctx_make(&f_co[0].ctx, f_co[0].st.lo, size, bigframe_fn, NULL);
+#ifdef T_TSAN
+    f_co[0].tsan = __tsan_create_fiber(0);
+#endif
+    bigframe_size = size + 16384;
+    if (sn_co_guard_install() < 0)
+        _exit(4);
+    sn_stack_guard_set(&f_co[0].st);
+    fib_switch(&f_main, &f_co[0]);
+}
+
 SN_TEST(stack_overflow_big_frame_reported)
 {
-    int pfd[2];
-    CHECK_EQ(pipe(pfd), 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        size_t pg = (size_t)sysconf(_SC_PAGESIZE), size = 65536, moat = 1u << 20;
-        char *r = mmap(NULL, moat + pg + size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (r == MAP_FAILED || mprotect(r + moat + pg, size, PROT_READ | PROT_WRITE) < 0)
-            _exit(3);
-        fib_main_init();
-        memset(&f_co[0], 0, sizeof(f_co[0]));
-        f_co[0].st.map = r + moat;
-        f_co[0].st.maplen = pg + size;
-        f_co[0].st.lo = r + moat + pg;
-        f_co[0].st.size = size;
-        sn_ctx_make(&f_co[0].ctx, f_co[0].st.lo, size, bigframe_fn, NULL);
-#ifdef T_TSAN
-        f_co[0].tsan = __tsan_create_fiber(0);
-#endif
-        bigframe_size = size + 16384;
-        if (sn_co_guard_install() < 0)
-            _exit(4);
-        sn_stack_guard_set(&f_co[0].st);
-        fib_switch(&f_main, &f_co[0]);
-        _exit(5);
-    }
-    close(pfd[1]);
     char out[4096];
-    size_t n = 0;
-    ssize_t rd;
-    while (n < sizeof out - 1 && (rd = read(pfd[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)rd;
-    out[n] = 0;
-    close(pfd[0]);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
+    int st = run_child(bigframe_child_main, 0, out, sizeof out);
+    CHECK(st != -1);
     if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV))
         printf("  child status %#x, stderr: %.600s\n", st, out);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
@@ -1149,39 +1150,27 @@ static int64_t stubborn_co(void *p)
     return 0;
 }
 
+static void stubborn_child_main(int unused)
+{
+    (void)unused;
+    struct sn_rt *rt;
+    if (sn_rt_open(&rt, NULL) < 0)
+        _exit(3);
+    struct sn_task *t;
+    if (sn_co_spawn(rt, stubborn_co, NULL, NULL, &t) < 0)
+        _exit(4);
+    struct sn_yield y;
+    sn_yield_init(&y);
+    sn_rt_block_on(rt, &y.base);
+    sn_task_abort(t);
+    join_on(rt, t);
+}
+
 SN_TEST(co_ignoring_cancellation_aborts)
 {
-    int pfd[2];
-    CHECK_EQ(pipe(pfd), 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pfd[1], 2);
-        close(pfd[0]);
-        close(pfd[1]);
-        struct sn_rt *rt;
-        if (sn_rt_open(&rt, NULL) < 0)
-            _exit(3);
-        struct sn_task *t;
-        if (sn_co_spawn(rt, stubborn_co, NULL, NULL, &t) < 0)
-            _exit(4);
-        struct sn_yield y;
-        sn_yield_init(&y);
-        sn_rt_block_on(rt, &y.base);
-        sn_task_abort(t);
-        join_on(rt, t);
-        _exit(5);
-    }
-    close(pfd[1]);
     char out[2048];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(pfd[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(pfd[0]);
-    int st;
-    CHECK(waitpid(pid, &st, 0) == pid);
+    int st = run_child(stubborn_child_main, 0, out, sizeof out);
+    CHECK(st != -1);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
     CHECK(strstr(out, "sysnet: a cancelled coroutine ignored -ECANCELED 1000 times") != NULL);
 }
