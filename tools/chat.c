@@ -21,8 +21,10 @@
  * socket buffers, and does not slow anyone down.
  * Stop: SIGINT/SIGTERM (a signalfd watched by the accept task): stop accepting,
  * shutdown(2) every client's socket so that each task ends on its own path, wait
- * for the last one, print the totals. */
+ * for the last one, print the totals. The accept task, the registry of clients, the
+ * stop and the statistics task are rt_srv.c's, as for `sysnet echo --runtime future`. */
 #include "echo_task.h"
+#include "rt_srv.h"
 #include "tool.h"
 
 #include <sysnet/sock.h>
@@ -32,22 +34,17 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096   /* text per line, without the newline */
 #define NAME_MAX_BYTES 31
 #define READ_CHUNK 4096
 #define DEF_QUEUE 256
-#define PAUSE_NS (50 * SN_MS)
 
 /* One published line, shared by the inboxes it was put in. */
 struct line {
@@ -72,55 +69,32 @@ static void line_unref(struct line *l)
         free(l);
 }
 
-struct chat;
-
 /* A client as the registry sees it (inside the client's task). */
 struct member {
-    struct member *prev, *next;
+    struct rt_conn node;       /* first: the registry's list is of members */
     struct sn_mpsc *inbox;
-    int fd;
-    int linked;
     _Atomic uint64_t dropped;
 };
 
 struct chat {
+    struct rt_srv srv;         /* first: the server's hooks get &srv */
     struct sn_addr addr;
-    unsigned threads, queue;
-    int backend, quiet, stats;
-    struct sn_rt *rt;
-    int lfd, sigfd;
-    pthread_mutex_t mu;
-    struct member *members;    /* under mu */
-    uint64_t open, peak;       /* under mu */
-    struct sn_waker idle;      /* under mu */
-    _Atomic int stopping;
+    unsigned queue;
     _Atomic unsigned next_id;
-    _Atomic uint64_t lines, deliveries, dropped, overlong, closed;
+    _Atomic uint64_t lines, deliveries, dropped, overlong;
 };
 
-static long rss_kib(void)
+static void print_stats(struct rt_srv *s, const char *what)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-static void print_stats(struct chat *ch, const char *what)
-{
-    pthread_mutex_lock(&ch->mu);
-    uint64_t open = ch->open, peak = ch->peak;
-    pthread_mutex_unlock(&ch->mu);
+    struct chat *ch = (struct chat *)s;
+    uint64_t open, peak;
+    rt_srv_counts(s, &open, &peak);
     fprintf(stderr,
             "sysnet chat: %s: %" PRIu64 " clients, %" PRIu64 " peak, %" PRIu64 " left, %" PRIu64
             " lines published, %" PRIu64 " delivered, %" PRIu64 " dropped (inbox full), %" PRIu64
             " overlong, rss %ld KiB\n",
-            what, open, peak, atomic_load(&ch->closed), atomic_load(&ch->lines), atomic_load(&ch->deliveries),
-            atomic_load(&ch->dropped), atomic_load(&ch->overlong), rss_kib());
+            what, open, peak, atomic_load(&s->closed), atomic_load(&ch->lines), atomic_load(&ch->deliveries),
+            atomic_load(&ch->dropped), atomic_load(&ch->overlong), srv_rss_kib());
 }
 
 /* Put l in one inbox (a reference of its own), or drop it there and count. */
@@ -139,11 +113,11 @@ static void deliver(struct chat *ch, struct member *m, struct line *l)
 /* To every member but `except` (NULL: everyone); consumes the caller's reference. */
 static void publish(struct chat *ch, struct member *except, struct line *l)
 {
-    pthread_mutex_lock(&ch->mu);
-    for (struct member *m = ch->members; m; m = m->next)
-        if (m != except)
-            deliver(ch, m, l);
-    pthread_mutex_unlock(&ch->mu);
+    pthread_mutex_lock(&ch->srv.mu);
+    for (struct rt_conn *n = ch->srv.conns; n; n = n->next)
+        if ((struct member *)n != except)
+            deliver(ch, (struct member *)n, l);
+    pthread_mutex_unlock(&ch->srv.mu);
     line_unref(l);
 }
 
@@ -285,19 +259,9 @@ static int client_start(struct client *c)
     int rc = sn_mpsc_new(&c->m.inbox, ch->queue, sizeof(struct line *));
     if (rc < 0)
         return rc;
-    c->m.fd = c->fd;
     snprintf(c->name, sizeof(c->name), "%u", c->id);
-    pthread_mutex_lock(&ch->mu);
-    if (atomic_load(&ch->stopping)) {
-        pthread_mutex_unlock(&ch->mu);
-        return -ESHUTDOWN;
-    }
-    c->m.next = ch->members;
-    if (ch->members)
-        ch->members->prev = &c->m;
-    ch->members = &c->m;
-    c->m.linked = 1;
-    pthread_mutex_unlock(&ch->mu);
+    if ((rc = rt_srv_link(&ch->srv, &c->m.node, c->fd)) < 0)
+        return rc;
     sn_afd_init(&c->afd, c->fd);
     c->afd_on = 1;
     tell(c, line_fmt("* welcome: you are %s (/nick NAME, /quit)\n", c->name));
@@ -395,27 +359,9 @@ static void client_drop(struct sn_future *f)
     line_unref(c->cur);
     if (c->afd_on)
         sn_afd_close(&c->afd);
-    struct sn_waker w = {0, 0};
-    int was = c->m.linked;
-    pthread_mutex_lock(&ch->mu);
-    if (c->m.linked) { /* nobody can deliver to us after this */
-        if (c->m.prev)
-            c->m.prev->next = c->m.next;
-        else
-            ch->members = c->m.next;
-        if (c->m.next)
-            c->m.next->prev = c->m.prev;
-        c->m.linked = 0;
-    }
-    close(c->fd); /* under the lock: the stop never shuts down a reused number */
-    ch->open--;
-    atomic_fetch_add_explicit(&ch->closed, 1, memory_order_relaxed);
-    if (ch->open == 0 && atomic_load(&ch->stopping)) {
-        w = ch->idle;
-        ch->idle.vt = NULL;
-        ch->idle.data = NULL;
-    }
-    pthread_mutex_unlock(&ch->mu);
+    struct sn_waker w;
+    int was = c->m.node.linked;
+    rt_srv_closed(&ch->srv, &c->m.node, c->fd, &w); /* unlinked: nobody can deliver to us after this */
     if (c->m.inbox) { /* what is still queued for us */
         sn_mpsc_sender_release(c->m.inbox);
         struct line *l;
@@ -423,180 +369,31 @@ static void client_drop(struct sn_future *f)
             line_unref(l);
         sn_mpsc_receiver_release(c->m.inbox);
     }
-    if (was && !atomic_load(&ch->stopping))
+    if (was && !atomic_load(&ch->srv.stopping))
         publish(ch, NULL, line_fmt("* %s left\n", c->name));
     sn_waker_wake(&w);
 }
 
 static const struct sn_future_vt client_vt = {client_poll, client_drop, "chat_client"};
 
-/* ---- statistics, the accept loop, the stop --------------------------------------- */
-
-struct cstats {
-    struct sn_future base;
-    struct chat *ch;
-    struct sn_sleep_fut sl;
-    int armed;
-};
-
-static int cstats_poll(struct sn_future *f, struct sn_cx *cx)
+/* An accepted connection (counted open): a client task. */
+static int spawn_client(struct rt_srv *s, struct sn_rt *rt, int fd)
 {
-    struct cstats *t = (struct cstats *)f;
-    for (;;) {
-        if (!t->armed) {
-            sn_sleep_init(&t->sl, SN_SEC);
-            t->armed = 1;
-        }
-        if (sn_poll(&t->sl.base, cx) == SN_PENDING)
-            return SN_PENDING;
-        sn_drop(&t->sl.base);
-        t->armed = 0;
-        if (atomic_load(&t->ch->stopping)) {
-            f->out = 0;
-            return SN_READY;
-        }
-        print_stats(t->ch, "stats");
+    struct chat *ch = (struct chat *)s;
+    struct client *init = calloc(1, sizeof(*init)); /* the template sn_spawn copies (8 KiB+) */
+    int rc = -ENOMEM;
+    if (init) {
+        init->base.vt = &client_vt;
+        init->ch = ch;
+        init->fd = fd;
+        init->id = atomic_fetch_add(&ch->next_id, 1) + 1;
+        rc = sn_spawn(rt, &init->base, sizeof(*init), NULL);
+        free(init);
     }
+    return rc;
 }
 
-static void cstats_drop(struct sn_future *f)
-{
-    struct cstats *t = (struct cstats *)f;
-    if (t->armed)
-        sn_drop(&t->sl.base);
-    t->armed = 0;
-}
-
-static const struct sn_future_vt cstats_vt = {cstats_poll, cstats_drop, "chat_stats"};
-
-enum { A_INIT, A_RUN, A_PAUSE, A_DRAIN, A_DONE };
-
-struct acceptor {
-    struct sn_future base;
-    struct chat *ch;
-    int state;
-    struct sn_afd lafd, safd;
-    struct sn_accept_fut acc;
-    struct sn_read_fut sig;
-    struct sn_sleep_fut pause;
-    struct signalfd_siginfo si;
-};
-
-static void stop_all(struct acceptor *a)
-{
-    struct chat *ch = a->ch;
-    sn_drop(&a->sig.base);
-    sn_afd_close(&a->safd);
-    if (a->state == A_PAUSE)
-        sn_drop(&a->pause.base);
-    sn_drop(&a->acc.base);
-    sn_afd_close(&a->lafd);
-    pthread_mutex_lock(&ch->mu);
-    atomic_store(&ch->stopping, 1);
-    close(ch->lfd);
-    ch->lfd = -1;
-    for (struct member *m = ch->members; m; m = m->next)
-        shutdown(m->fd, SHUT_RDWR); /* each client's read ends: it leaves on its own path */
-    pthread_mutex_unlock(&ch->mu);
-}
-
-static int acceptor_poll(struct sn_future *f, struct sn_cx *cx)
-{
-    struct acceptor *a = (struct acceptor *)f;
-    struct chat *ch = a->ch;
-    if (a->state == A_INIT) {
-        sn_afd_init(&a->lafd, ch->lfd);
-        sn_afd_init(&a->safd, ch->sigfd);
-        sn_accept_init(&a->acc, &a->lafd, SOCK_CLOEXEC);
-        sn_read_init(&a->sig, &a->safd, &a->si, sizeof(a->si));
-        a->state = A_RUN;
-        if (ch->stats) {
-            struct cstats st = {.base = {&cstats_vt, 0}, .ch = ch};
-            int rc = sn_spawn(cx->rt, &st.base, sizeof(st), NULL);
-            if (rc < 0)
-                fprintf(stderr, "sysnet chat: no --stats: %s\n", sn_strerror(rc));
-        }
-    }
-    if ((a->state == A_RUN || a->state == A_PAUSE) && sn_poll(&a->sig.base, cx) == SN_READY) {
-        stop_all(a);
-        a->state = A_DRAIN;
-    }
-    if (a->state == A_PAUSE) {
-        if (sn_poll(&a->pause.base, cx) == SN_PENDING)
-            return SN_PENDING;
-        sn_drop(&a->pause.base);
-        a->state = A_RUN;
-    }
-    while (a->state == A_RUN) {
-        if (sn_poll(&a->acc.base, cx) == SN_PENDING)
-            return SN_PENDING;
-        int fd = (int)a->acc.base.out;
-        sn_drop(&a->acc.base);
-        sn_accept_init(&a->acc, &a->lafd, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (fd == -EAGAIN || fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO || fd == -EPERM)
-                continue;
-            sn_sleep_init(&a->pause, PAUSE_NS); /* out of descriptors or memory: wait a little */
-            a->state = A_PAUSE;
-            return acceptor_poll(f, cx);
-        }
-        sn_sock_set_nodelay(fd, 1);
-        pthread_mutex_lock(&ch->mu);
-        if (++ch->open > ch->peak)
-            ch->peak = ch->open;
-        pthread_mutex_unlock(&ch->mu);
-        struct client *init = calloc(1, sizeof(*init)); /* the template sn_spawn copies (8 KiB+) */
-        int rc = -ENOMEM;
-        if (init) {
-            init->base.vt = &client_vt;
-            init->ch = ch;
-            init->fd = fd;
-            init->id = atomic_fetch_add(&ch->next_id, 1) + 1;
-            rc = sn_spawn(cx->rt, &init->base, sizeof(*init), NULL);
-            free(init);
-        }
-        if (rc < 0) {
-            struct client dead = {.ch = ch, .fd = fd};
-            client_drop(&dead.base);
-        }
-    }
-    if (a->state == A_DRAIN) {
-        int idle;
-        pthread_mutex_lock(&ch->mu);
-        idle = ch->open == 0;
-        if (idle)
-            sn_waker_drop(&ch->idle);
-        else
-            sn_waker_store(&ch->idle, &cx->waker);
-        pthread_mutex_unlock(&ch->mu);
-        if (!idle)
-            return SN_PENDING;
-        a->state = A_DONE;
-    }
-    f->out = 0;
-    return SN_READY;
-}
-
-static void acceptor_drop(struct sn_future *f)
-{
-    struct acceptor *a = (struct acceptor *)f;
-    if (a->state == A_RUN || a->state == A_PAUSE) {
-        stop_all(a);
-        a->state = A_DONE;
-    }
-}
-
-static const struct sn_future_vt acceptor_vt = {acceptor_poll, acceptor_drop, "chat_accept"};
-
-/* Which backend the runtime's reactor runs (and whether it runs at all). */
-static int backend_poll(struct sn_future *f, struct sn_cx *cx)
-{
-    struct sn_loop *l = sn_cx_loop(cx);
-    f->out = l ? sn_poller_backend(sn_loop_poller(l)) : -ENOSYS;
-    return SN_READY;
-}
-
-static const struct sn_future_vt backend_vt = {backend_poll, NULL, "chat_backend"};
+static const struct rt_srv_ops chat_ops = {spawn_client, print_stats, NULL};
 
 /* ---- the command -------------------------------------------------------------------- */
 
@@ -639,7 +436,6 @@ int cmd_chat(int argc, char **argv)
     static struct chat ch; /* static: the runtime's tasks point at it */
     memset(&ch, 0, sizeof(ch));
     ch.queue = DEF_QUEUE;
-    ch.lfd = ch.sigfd = -1;
     const char *listen_at = NULL;
     uint64_t v;
     int c;
@@ -652,7 +448,7 @@ int cmd_chat(int argc, char **argv)
         case 't':
             if (tool_parse_u64(optarg, 0, 64, &v) < 0)
                 return tool_usage("chat", "--threads wants 0..64, not '%s'", optarg);
-            ch.threads = (unsigned)v;
+            ch.srv.threads = (unsigned)v;
             break;
         case 'Q':
             if (tool_parse_u64(optarg, 1, 65536, &v) < 0)
@@ -660,11 +456,11 @@ int cmd_chat(int argc, char **argv)
             ch.queue = (unsigned)v;
             break;
         case 'b':
-            if ((ch.backend = sn_backend_parse(optarg)) < 0)
+            if ((ch.srv.backend = sn_backend_parse(optarg)) < 0)
                 return tool_usage("chat", "--backend wants epoll or uring, not '%s'", optarg);
             break;
-        case 'S': ch.stats = 1; break;
-        case 'q': ch.quiet = 1; break;
+        case 'S': ch.srv.stats = 1; break;
+        case 'q': ch.srv.quiet = 1; break;
         default: return tool_bad_option("chat", c, argv);
         }
     }
@@ -676,75 +472,17 @@ int cmd_chat(int argc, char **argv)
     if (sn_addr_parse_len(listen_at, strlen(listen_at), &ch.addr, &why) < 0)
         return tool_usage("chat", "--listen '%s': %s", listen_at, why ? why : "not an address");
 
-    signal(SIGPIPE, SIG_IGN);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    pthread_mutex_init(&ch.mu, NULL);
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &old); /* before the runtime's threads: they inherit it */
-    int ex = 0, rc;
-    char text[SN_ADDR_STRLEN];
-    sn_addr_fmt(&ch.addr, text, sizeof(text));
-    struct sn_sock_opts so = {.type = SOCK_STREAM, .flags = SN_SOCK_NONBLOCK | SN_SOCK_REUSEADDR, .bind = &ch.addr,
-                              .backlog = 1024};
-    if ((ch.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-        ex = tool_err("chat", "signalfd: %s", sn_strerror(-errno));
-        goto out;
-    }
-    if ((ch.lfd = sn_sock_open(&so)) < 0) {
-        ex = tool_err("chat", "cannot listen on %s: %s", text, sn_strerror(ch.lfd));
-        goto out;
-    }
-    struct sn_rt_opts ro = {.workers = ch.threads, .backend = ch.backend};
-    if ((rc = sn_rt_open(&ch.rt, &ro)) < 0) {
-        ch.rt = NULL;
-        ex = tool_err("chat", "cannot open the %s runtime: %s", ch.backend ? sn_backend_name(ch.backend) : "default",
-                      sn_strerror(rc));
-        goto out;
-    }
-    struct sn_future probe = {&backend_vt, 0};
-    int64_t backend = sn_rt_block_on(ch.rt, &probe);
-    if (backend < 0) {
-        ex = tool_err("chat", "cannot open the %s runtime: %s", ch.backend ? sn_backend_name(ch.backend) : "default",
-                      sn_strerror((int)backend));
-        goto out;
-    }
-    if (!ch.quiet) {
-        struct sn_addr bound;
-        sn_sock_local_addr(ch.lfd, &bound);
-        sn_addr_fmt(&bound, text, sizeof(text));
-        char thr[32];
-        if (ch.threads)
-            snprintf(thr, sizeof(thr), "%u runtime threads", ch.threads);
-        else
-            snprintf(thr, sizeof(thr), "current-thread runtime");
-        printf("sysnet chat: listening on %s (tcp, %s, %s, inbox %u messages)\n", text,
-               sn_backend_name((int)backend), thr, ch.queue);
-        fflush(stdout);
-    }
-    struct acceptor a = {.base = {&acceptor_vt, 0}, .ch = &ch, .state = A_INIT};
-    int64_t res = sn_rt_block_on(ch.rt, &a.base);
-    sn_drop(&a.base);
-    if (res < 0)
-        ex = tool_err("chat", "the runtime failed: %s", sn_strerror((int)res));
-    else if (!ch.quiet)
-        print_stats(&ch, "stopped");
-out:
-    if (ch.rt && (rc = sn_rt_close(ch.rt)) < 0 && !ex)
-        ex = tool_err("chat", "runtime still busy at exit: %s", sn_strerror(rc));
-    ch.rt = NULL;
-    if (ch.lfd >= 0)
-        close(ch.lfd);
-    if (ch.sigfd >= 0)
-        close(ch.sigfd);
-    sn_waker_drop(&ch.idle);
-    pthread_mutex_destroy(&ch.mu);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return ex;
+    srv_process_init();
+    char detail[80];
+    if (ch.srv.threads)
+        snprintf(detail, sizeof(detail), "%u runtime threads, inbox %u messages", ch.srv.threads, ch.queue);
+    else
+        snprintf(detail, sizeof(detail), "current-thread runtime, inbox %u messages", ch.queue);
+    ch.srv.ops = &chat_ops;
+    ch.srv.name = "chat";
+    ch.srv.worker = -1;
+    ch.srv.detail = detail;
+    ch.srv.addr = &ch.addr;
+    ch.srv.backlog = 1024;
+    return rt_srv_run(&ch.srv);
 }

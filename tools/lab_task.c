@@ -33,14 +33,7 @@
 
 static long rss_bytes(void)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * sysconf(_SC_PAGESIZE);
+    return srv_rss_kib() * 1024L; /* pages are whole KiB */
 }
 
 static double ms_since(uint64_t t0)

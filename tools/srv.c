@@ -33,7 +33,7 @@ struct srv_counters *srv_counters(struct srv_conn *c)
     return &c->srv->ctr;
 }
 
-static long rss_kib(void)
+long srv_rss_kib(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, res = 0;
@@ -52,7 +52,7 @@ static void print_stats(struct srv *srv, const char *what)
             "sysnet %s[%u]: %s: %" PRIu64 " connections open, %" PRIu64 " peak, %" PRIu64 " closed, %" PRIu64
             " bytes in, %" PRIu64 " bytes out, %" PRIu64 " %s, rss %ld KiB\n",
             srv->o->name, srv->worker, what, c->conns, c->peak, c->closed, c->bytes_in, c->bytes_out,
-            srv->o->udp ? c->datagrams : c->requests, srv->o->udp ? "datagrams" : "requests", rss_kib());
+            srv->o->udp ? c->datagrams : c->requests, srv->o->udp ? "datagrams" : "requests", srv_rss_kib());
 }
 
 static void on_stats(struct sn_timer *t)
@@ -151,8 +151,9 @@ static void on_signal(struct sn_signal *s, int signum)
         srv_conn_close(c); /* on_closed runs deferred: the list stays intact while we walk it */
 }
 
-static int serve_one(const struct srv_opts *o, unsigned worker)
+static int serve_one(const void *arg, unsigned worker)
 {
+    const struct srv_opts *o = arg;
     struct srv srv;
     memset(&srv, 0, sizeof(srv));
     srv.o = o;
@@ -265,25 +266,26 @@ int srv_check(struct srv_opts *o, const char *listen_at)
 }
 
 /* One fd per connection: take all the process may have. The limit is per process,
- * so each --workers process gets it whole (srv.h). */
-static void raise_nofile(void)
+ * so each --workers process gets it whole (srv.h). A write to a connection the peer
+ * closed is an error (EPIPE), not a signal. */
+void srv_process_init(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
+    signal(SIGPIPE, SIG_IGN);
 }
 
-int srv_run(const struct srv_opts *o)
+int srv_processes(const struct srv_opts *o, int (*serve)(const void *arg, unsigned worker), const void *arg)
 {
-    raise_nofile();
-    signal(SIGPIPE, SIG_IGN);
+    srv_process_init();
     if (o->workers <= 1)
-        return serve_one(o, 0);
+        return serve(arg, 0);
     /* Workers: block the stop signals before fork so that every child inherits them
-     * blocked (its loop reads them from a signalfd); the parent waits for one with
-     * sigwait and passes it on. */
+     * blocked (its loop or runtime reads them from a signalfd); the parent waits for
+     * one with sigwait and passes it on. */
     sigset_t set, old;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -292,14 +294,14 @@ int srv_run(const struct srv_opts *o)
     pid_t pids[MAX_WORKERS];
     unsigned started = 0;
     fflush(stdout);
-    for (; started < o->workers; started++) {
+    for (; started < o->workers && started < MAX_WORKERS; started++) {
         pid_t pid = fork();
         if (pid < 0) {
             tool_err(o->name, "fork: %s", sn_strerror(-errno));
             break;
         }
         if (pid == 0) {
-            int ex = serve_one(o, started);
+            int ex = serve(arg, started);
             fflush(stdout);
             _exit(ex);
         }
@@ -317,4 +319,9 @@ int srv_run(const struct srv_opts *o)
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     return ex;
+}
+
+int srv_run(const struct srv_opts *o)
+{
+    return srv_processes(o, serve_one, o);
 }

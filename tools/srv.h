@@ -101,4 +101,15 @@ int srv_check(struct srv_opts *o, const char *listen_at);
 /* Run until SIGINT/SIGTERM: the process exit code. */
 int srv_run(const struct srv_opts *o);
 
+/* What srv_run is made of, for the servers on the task runtime too (echo_task.c,
+ * chat.c). srv_process_init: the soft RLIMIT_NOFILE raised to the hard limit, SIGPIPE
+ * ignored. srv_processes: srv_process_init, then serve(arg, 0) in this process
+ * (o->workers <= 1), or o->workers forked processes, each serve(arg, worker) with
+ * SIGINT/SIGTERM blocked (serve reads them from a signalfd), while this one waits for
+ * one of them and passes it on. The exit code: serve's, or 1 if a worker failed. */
+void srv_process_init(void);
+int srv_processes(const struct srv_opts *o, int (*serve)(const void *arg, unsigned worker), const void *arg);
+/* The resident set of this process in KiB (the statistics lines). */
+long srv_rss_kib(void);
+
 #endif

@@ -14,90 +14,12 @@
 # libevent with bufferevents).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build}
-SN=$BUILD/sysnet
+. bench/lib.sh
 BL=$BUILD/bench/loop
-SECS=${BENCH_LOOP_SECS:-3}
-RUNS=${BENCH_RUNS:-3}
-SIZE=${BENCH_LOOP_SIZE:-64}
-read -r -a CONNS <<< "${BENCH_LOOP_CONNS:-1 100 1000 10000}"
 read -r -a HTTP_CONNS <<< "${BENCH_LOOP_HTTP_CONNS:-100 1000}"
 PARTS=" ${BENCH_LOOP_PARTS:-timers echo http} "
-
-for v in "$SECS" "$RUNS" "$SIZE" "${CONNS[@]}" "${HTTP_CONNS[@]}"; do
-    case $v in '' | *[!0-9]*) echo "bench/loop: BENCH_LOOP_* and BENCH_RUNS want whole numbers"; exit 2;; esac
-done
-if [ "$SECS" -lt 1 ] || [ "$RUNS" -lt 1 ] || [ "$SIZE" -lt 1 ]; then
-    echo "bench/loop: BENCH_LOOP_SECS, BENCH_RUNS and BENCH_LOOP_SIZE must be >= 1"; exit 2
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/sn-bench-loop.XXXXXX") || exit 1
-SRV_PID=""
-cleanup() {
-    if [ -n "$SRV_PID" ]; then kill "$SRV_PID" 2>/dev/null; wait "$SRV_PID" 2>/dev/null; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-summary() { if [ -n "${BENCH_SUMMARY:-}" ]; then echo "$1" >> "$BENCH_SUMMARY"; fi; }
-fail=0
-
-# 10000 connections need 10000 descriptors on each side (server, load), in separate processes.
-ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-NOFILE=$(ulimit -n)
-[ "$NOFILE" = unlimited ] && NOFILE=1048576
-
-# Server on CPU 0, load (and wrk) on CPU 1, when there are two CPUs to pin to.
-SRV_PIN=() LOAD_PIN=()
-if command -v taskset >/dev/null 2>&1 && taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    SRV_PIN=(taskset -c 0) LOAD_PIN=(taskset -c 1)
-    PINNING="server on CPU 0, load on CPU 1"
-else
-    PINNING="not pinned (taskset or a second CPU is missing)"
-fi
-
-# A port nobody listens on, below the ephemeral range (32768+) that clients draw from.
-free_port() {
-    local p i
-    for i in $(seq 1 50); do
-        p=$(( 20000 + RANDOM % 12000 ))
-        if ! command -v ss >/dev/null 2>&1 || [ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ]; then
-            echo "$p"; return 0
-        fi
-    done
-    return 1
-}
-
-# wait_ready PORT: until a TCP connect succeeds (5 s at most) while the server lives.
-wait_ready() {
-    local i
-    for i in $(seq 1 100); do
-        kill -0 "$SRV_PID" 2>/dev/null || return 1
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
-
-stop_server() {
-    if [ -n "$SRV_PID" ]; then
-        kill "$SRV_PID" 2>/dev/null
-        wait "$SRV_PID" 2>/dev/null
-        SRV_PID=""
-    fi
-}
-
-# "median" of the numbers on stdin (even count: mean of the middle two); fails on none.
-median() { grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
-    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.6g\n", m }'; }
-
-# A duration with a unit (ns, us, µs, ms, s) in microseconds.
-to_us() { awk -v s="$1" 'BEGIN { v = s; u = s; sub(/[a-zµ]+$/, "", v); sub(/^[0-9.]+/, "", u);
-    f = u == "ns" ? 0.001 : (u == "us" || u == "µs") ? 1 : u == "ms" ? 1000 : u == "s" ? 1e6 : -1;
-    if (f < 0 || v == "") exit 1; printf "%.6g\n", v * f }'; }
-
-fmt_us() { awk -v u="$1" 'BEGIN { if (u >= 1e6) printf "%.2fs", u / 1e6; else if (u >= 1000) printf "%.2fms", u / 1000;
-    else printf "%.1fus", u }'; }
+bench_knobs loop 3 "1 100 1000 10000" "${HTTP_CONNS[@]}"
+bench_init loop # the servers on CPU 0, load (and wrk) on CPU 1
 
 # ---------------------------------------------------------------------------------------------
 if [[ $PARTS == *" timers "* ]]; then
@@ -137,38 +59,23 @@ have_echo() {
     esac
 }
 
-# parse_load FILE: "msgs_per_s p99_us" from the output of `sysnet load`: its machine-readable
-# line ("result ... msgs_per_s=N ... p99_ns=N ..."); failing that, the last line that names
-# msgs/s ("msgs/s=N" or "N msgs/s") and p99 ("p99=12.3us", any of ns/us/ms/s).
-parse_load() {
-    local line m p
-    line=$(grep '^result ' "$1" | tail -n 1)
-    if [ -n "$line" ]; then
-        m=$(printf '%s\n' "$line" | grep -oE '(^| )msgs_per_s=[0-9.eE+]+' | head -n 1 | sed 's/.*=//')
-        p=$(printf '%s\n' "$line" | grep -oE '(^| )p99_ns=[0-9.eE+]+' | head -n 1 | sed 's/.*=//')
-        if [ -n "$m" ] && [ -n "$p" ]; then
-            echo "$m $(awk -v v="$p" 'BEGIN { printf "%.6g", v / 1000 }')"
-            return 0
-        fi
-    fi
-    line=$(grep 'msgs/s' "$1" | grep 'p99' | tail -n 1)
-    [ -n "$line" ] || return 1
-    m=$(printf '%s\n' "$line" | grep -oE 'msgs/s[=: ]+[0-9.eE+]+' | head -n 1 | grep -oE '[0-9.eE+]+$')
-    [ -n "$m" ] || m=$(printf '%s\n' "$line" | grep -oE '[0-9.eE+]+ *msgs/s' | head -n 1 | grep -oE '^[0-9.eE+]+')
-    p=$(printf '%s\n' "$line" | grep -oE 'p99[=: ]+[0-9.]+ *(ns|us|µs|ms|s)' | head -n 1 | sed -E 's/^p99[=: ]+//; s/ //g')
-    [ -n "$m" ] && [ -n "$p" ] || return 1
-    p=$(to_us "$p") || return 1
-    echo "$m $p"
-}
-
 declare -A MSGS P99 STATUS
+echo_row() { # KEY C ROUND: one timed run (bench_rounds)
+    local k=$1 c=$2 port
+    port=$(free_port) || return 0
+    # shellcheck disable=SC2046
+    bench_start "$k" "$port" "${SRV_PIN[@]}" $(echo_cmd "$k" "127.0.0.1:$port") || { STATUS[$k]=failed; return 0; }
+    bench_load "$k" "$c" "$work/$k.$c.$3.load" $(( SECS + 60 + c / 200 ))
+    bench_alive "$k" "$c"
+    stop_server
+}
 run_echo_part() {
     if ! [ -x "$SN" ] || ! "$SN" load --help >/dev/null 2>&1; then
         echo "sysnet load missing: skipped"
         summary "loop.echo=skipped_sysnet_load_missing"
         return 0
     fi
-    local k c r port out
+    local k c
     for k in "${ECHO_KEYS[@]}"; do
         if have_echo "$k"; then STATUS[$k]=ok; else STATUS[$k]=missing; fi
     done
@@ -177,48 +84,9 @@ run_echo_part() {
     echo "   $RUNS rounds of ${#CONNS[@]} connection counts x the servers present, ${SECS} s each:" \
          "about $(( RUNS * rows * (SECS + 2) )) s; $PINNING"
 
-    # Check once, untimed, that each server echoes (bench/loop/echo_check.py: byte for byte,
-    # a 1 MiB message, 100 connections at once).
-    if command -v python3 >/dev/null 2>&1; then
-        for k in "${ECHO_KEYS[@]}"; do
-            [ "${STATUS[$k]}" = ok ] || continue
-            port=$(free_port) || { STATUS[$k]=failed; continue; }
-            $(echo_cmd "$k" "127.0.0.1:$port") > "$work/$k.srv" 2>&1 &
-            SRV_PID=$!
-            if ! wait_ready "$port"; then
-                echo "   $k did not start: $(tail -n 2 "$work/$k.srv" | tr '\n' ' ')"; STATUS[$k]=failed
-            elif ! timeout 60 python3 bench/loop/echo_check.py "127.0.0.1:$port" -c 100 --big 1048576 > "$work/$k.check" 2>&1; then
-                echo "   $k does not echo correctly:"; sed 's/^/     /' "$work/$k.check" | tail -n 5; STATUS[$k]=failed
-            fi
-            stop_server
-        done
-    fi
+    bench_echo_check echo_cmd "${ECHO_KEYS[@]}"
 
-    for ((r = 1; r <= RUNS; r++)); do
-        for c in "${CONNS[@]}"; do
-            if [ "$c" -gt $(( NOFILE - 100 )) ]; then continue; fi
-            for k in "${ECHO_KEYS[@]}"; do
-                [ "${STATUS[$k]}" = ok ] || continue
-                port=$(free_port) || continue
-                "${SRV_PIN[@]}" $(echo_cmd "$k" "127.0.0.1:$port") > "$work/$k.srv" 2>&1 &
-                SRV_PID=$!
-                if ! wait_ready "$port"; then
-                    echo "   $k did not start: $(tail -n 2 "$work/$k.srv" | tr '\n' ' ')"; STATUS[$k]=failed; stop_server; continue
-                fi
-                out=$work/$k.$c.$r.load
-                if timeout $(( SECS + 60 + c / 200 )) "${LOAD_PIN[@]}" "$SN" load "127.0.0.1:$port" -c "$c" -d "$SECS" --size "$SIZE" -q \
-                        > "$out" 2> "$out.err" && res=$(parse_load "$out"); then
-                    read -r m p <<< "$res"
-                    MSGS[$k.$c]+="$m " P99[$k.$c]+="$p "
-                else
-                    echo "   sysnet load against $k, $c connections, failed: $(cat "$out" "$out.err" 2>/dev/null | tail -n 3 | tr '\n' ' ')"
-                fi
-                kill -0 "$SRV_PID" 2>/dev/null || echo "   $k died during the $c-connection run"
-                stop_server
-            done
-        done
-        printf '   round %d/%d done\n' "$r" "$RUNS"
-    done
+    bench_rounds echo_row "${ECHO_KEYS[@]}"
 
     echo
     echo "echo: closed-loop ping-pong of $SIZE-byte messages (sysnet load -c N -d $SECS --size $SIZE), median of $RUNS runs; $PINNING"
@@ -233,8 +101,8 @@ run_echo_part() {
         for k in "${ECHO_KEYS[@]}"; do
             key=$k.$c
             if [ "${STATUS[$k]}" != ok ] || [ -z "${MSGS[$key]:-}" ]; then continue; fi
-            MED[$k]=$(echo "${MSGS[$key]}" | tr ' ' '\n' | median)
-            MP[$k]=$(echo "${P99[$key]}" | tr ' ' '\n' | median)
+            MED[$k]=$(median_of "${MSGS[$key]}")
+            MP[$k]=$(median_of "${P99[$key]}")
             case $k in sysnet_*) continue;; esac
             if awk -v a="${MED[$k]}" -v b="$bestm" 'BEGIN { exit !(a > b) }'; then best=$k bestm=${MED[$k]}; fi
             if [ -z "$bestp" ] || awk -v a="${MP[$k]}" -v b="$bestp" 'BEGIN { exit !(a < b) }'; then bestp=${MP[$k]}; fi
@@ -249,8 +117,7 @@ run_echo_part() {
             fi
             med=${MED[$k]} p99=${MP[$k]} rm="" rp=""
             if [[ $k == sysnet_* ]] && [ -n "$best" ]; then
-                rm=$(awk -v a="$med" -v b="$bestm" 'BEGIN { printf "%.2f", a / b }')
-                rp=$(awk -v a="$p99" -v b="$bestp" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
+                read -r rm rp <<< "$(ratios "$med" "$p99" "$bestm" "$bestp")"
                 summary "loop.echo.$c.${k}_per_best_peer=$rm"
                 summary "loop.echo.$c.${k}_p99_per_best_peer=$rp"
             fi
@@ -261,7 +128,7 @@ run_echo_part() {
         [ -n "$best" ] && summary "loop.echo.$c.best_peer=$best"
         if [ -n "${MED[sysnet_epoll]:-}" ] && [ -n "${MED[sysnet_uring]:-}" ]; then
             local u
-            u=$(awk -v a="${MED[sysnet_uring]}" -v b="${MED[sysnet_epoll]}" 'BEGIN { printf "%.2f", a / b }')
+            u=$(ratio "${MED[sysnet_uring]}" "${MED[sysnet_epoll]}")
             printf '  %6s  %-24s %12s\n' "" "io_uring / epoll" "$u"
             summary "loop.echo.$c.uring_per_epoll=$u"
         fi
@@ -311,15 +178,12 @@ EOF
     echo "$d"
 }
 
-http_start() { # KEY PORT
+http_start() { # KEY PORT: as bench_start (1 after a line when it did not start)
     case $1 in
     nginx)
         local d; d=$(nginx_conf "$2")
-        "${SRV_PIN[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" > "$work/nginx.srv" 2>&1 &
-        SRV_PID=$! ;;
-    sysnet_serve)
-        "${SRV_PIN[@]}" "$SN" serve --listen "127.0.0.1:$2" > "$work/sysnet_serve.srv" 2>&1 &
-        SRV_PID=$! ;;
+        bench_start nginx "$2" "${SRV_PIN[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" ;;
+    sysnet_serve) bench_start sysnet_serve "$2" "${SRV_PIN[@]}" "$SN" serve --listen "127.0.0.1:$2" ;;
     esac
 }
 
@@ -351,10 +215,7 @@ run_http_part() {
             for k in "${HK[@]}"; do
                 [ "${HS[$k]}" = ok ] || continue
                 port=$(free_port) || continue
-                http_start "$k" "$port"
-                if ! wait_ready "$port"; then
-                    echo "   $k did not start: $(tail -n 2 "$work/$k.srv" | tr '\n' ' ')"; HS[$k]=failed; stop_server; continue
-                fi
+                http_start "$k" "$port" || { HS[$k]=failed; continue; }
                 out=$work/$k.$c.$r.wrk
                 if timeout $(( SECS + 30 )) "${LOAD_PIN[@]}" wrk -t1 -c"$c" -d"${SECS}s" --latency "http://127.0.0.1:$port/" \
                         > "$out" 2>&1 && res=$(parse_wrk "$out"); then
@@ -382,8 +243,8 @@ run_http_part() {
         fi
         nm="" np=""
         if [ -n "${RQ[nginx.$c]:-}" ]; then
-            nm=$(echo "${RQ[nginx.$c]}" | tr ' ' '\n' | median)
-            np=$(echo "${HP[nginx.$c]}" | tr ' ' '\n' | median)
+            nm=$(median_of "${RQ[nginx.$c]}")
+            np=$(median_of "${HP[nginx.$c]}")
         fi
         for k in nginx sysnet_serve; do
             if [ -z "${RQ[$k.$c]:-}" ]; then
@@ -393,12 +254,11 @@ run_http_part() {
                 summary "loop.http.$c.$k.req_per_s=${why// /_}"
                 continue
             fi
-            med=$(echo "${RQ[$k.$c]}" | tr ' ' '\n' | median)
-            mp=$(echo "${HP[$k.$c]}" | tr ' ' '\n' | median)
+            med=$(median_of "${RQ[$k.$c]}")
+            mp=$(median_of "${HP[$k.$c]}")
             rm="" rp=""
             if [ "$k" = sysnet_serve ] && [ -n "$nm" ]; then
-                rm=$(awk -v a="$med" -v b="$nm" 'BEGIN { printf "%.2f", a / b }')
-                rp=$(awk -v a="$mp" -v b="$np" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
+                read -r rm rp <<< "$(ratios "$med" "$mp" "$nm" "$np")"
                 summary "loop.http.$c.sysnet_per_nginx=$rm"
                 summary "loop.http.$c.sysnet_p99_per_nginx=$rp"
             fi

@@ -28,34 +28,10 @@ if ! have python3; then
 fi
 
 # start NAME ARGS...: `sysnet chat` in the background; sets $spid and $port.
-start() {
-    local name=$1; shift
-    "$SYSNET" chat "$@" > "$tmp/$name.out" 2> "$tmp/$name.err" &
-    spid=$!; pids+=("$spid"); port=
-    for _ in $(seq 300); do
-        if grep -q 'listening on' "$tmp/$name.out" 2>/dev/null; then
-            port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/$name.out" | head -1)
-            return 0
-        fi
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 0.025
-    done
-    return 1
-}
-# stop NAME: SIGTERM; pass when it exits 0 within 15 s with a "stopped: 0 clients" line
-# and no sanitizer report.
-stop() {
-    local name=$1 f=$tmp/$1.err rc
-    kill -TERM "$spid" 2>/dev/null
-    for _ in $(seq 300); do kill -0 "$spid" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$spid" 2>/dev/null; then fail "${name}_sigterm" "still running 15 s after SIGTERM"; kill -9 "$spid"; wait "$spid" 2>/dev/null; return; fi
-    wait "$spid"; rc=$?
-    if [ $rc != 0 ]; then fail "${name}_sigterm" "exit $rc: $(head -c 600 "$f")"
-    elif grep -qE 'AddressSanitizer|runtime error|LeakSanitizer' "$f"; then
-        fail "${name}_sigterm" "sanitizer report: $(grep -m3 -E 'ERROR|runtime error|#[0-9] ' "$f" | head -c 600)"
-    elif ! grep -q 'stopped: 0 clients' "$f"; then fail "${name}_sigterm" "no 'stopped: 0 clients' line: $(head -c 400 "$f")"
-    else pass "${name}_sigterm (exit 0: $(grep -m1 'stopped:' "$f" | sed 's/.*stopped: //' | cut -c1-110))"; fi
-}
+# stop NAME: SIGTERM; pass NAME_sigterm when it exits 0 within 15 s with a "stopped: 0
+# clients" line and no sanitizer report (tests/lib.sh).
+start() { sn_start chat "$@"; }
+stop() { sn_stop "${1}_sigterm" TERM "$1" 'stopped: 0 clients'; }
 
 cat > "$tmp/chat.py" <<'EOF'
 import socket, sys, time, threading
@@ -200,13 +176,9 @@ try:
 except Exception as e:
     print("error: %s: %s" % (type(e).__name__, e)); sys.exit(1)
 EOF
-py() {
-    local name=$1 out; shift
-    if out=$(timeout 60 python3 "$tmp/chat.py" "$1" "$port" "${@:2}" 2>&1); then pass "$name ($out)"
-    else fail "$name" "$(printf '%s' "$out" | tail -3 | tr '\n' ' ')"; fi
-}
+py() { sn_py "$tmp/chat.py" "$@"; }
 
-taken=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+taken=$(sn_free_port)
 if start chat_holder --listen "127.0.0.1:$taken"; then
     expect chat_cannot_listen 1 "cannot listen on 127.0.0.1:$taken" "$SYSNET" chat --listen "127.0.0.1:$taken"
     stop chat_holder
