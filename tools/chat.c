@@ -27,6 +27,7 @@
 #include "rt_srv.h"
 #include "tool.h"
 
+#include <sysnet/frame.h>
 #include <sysnet/sock.h>
 #include <sysnet/task.h>
 
@@ -150,10 +151,10 @@ struct client {
     struct sn_afd afd;
     struct member m;
     /* reader */
-    int rd_on, discarding;
+    int rd_on;
     struct sn_read_fut rd;
-    size_t llen;
-    char lbuf[LINE_MAX_BYTES + 2];
+    struct sn_framer lines;            /* '\n'-delimited, at most LINE_MAX_BYTES + 1 (a '\r') */
+    uint8_t lbuf[LINE_MAX_BYTES + 2];  /* the framer's buffer for a line split across reads */
     char chunk[READ_CHUNK];
     /* writer */
     int rv_on, wr_on;
@@ -184,7 +185,7 @@ static int nick_ok(const char *s, size_t n)
     return 1;
 }
 
-static void on_line(struct client *c, char *s, size_t n)
+static void on_line(struct client *c, const char *s, size_t n)
 {
     struct chat *ch = c->ch;
     if (n >= 6 && !memcmp(s, "/nick ", 6)) {
@@ -221,36 +222,33 @@ static void overlong(struct client *c)
     tell(c, line_fmt("* error: line longer than %d bytes: dropped\n", LINE_MAX_BYTES));
 }
 
-/* Bytes from the socket: complete lines are handled (a "\r\n" ends a line too); an
- * overlong one is dropped up to its newline, and its sender told once. */
+/* Bytes from the socket, cut into lines by the frame module's delimited framer (the
+ * one fuzz_framing exercises): a line ends at '\n' ("\r\n" too); one longer than
+ * LINE_MAX_BYTES is refused as soon as it is too long (-EMSGSIZE), dropped up to its
+ * newline, and its sender told once. */
 static void on_bytes(struct client *c, const char *p, size_t n)
 {
-    for (size_t i = 0; i < n && !c->quit; i++) {
-        char k = p[i];
-        if (c->discarding) {
-            if (k == '\n')
-                c->discarding = 0;
-            continue;
-        }
-        if (k == '\n') {
-            size_t len = c->llen;
-            c->llen = 0;
-            if (len && c->lbuf[len - 1] == '\r')
-                len--;
-            if (len > LINE_MAX_BYTES)
-                overlong(c);
-            else
-                on_line(c, c->lbuf, len);
-            continue;
-        }
-        if (c->llen == LINE_MAX_BYTES + 1) { /* room for a '\r' before the '\n', and no more */
-            c->llen = 0;
-            c->discarding = 1;
+    const uint8_t *line;
+    size_t len;
+    int rc;
+    if (sn_framer_push(&c->lines, p, n) < 0)
+        return; /* cannot happen: every push is consumed before the next read */
+    while (!c->quit && (rc = sn_framer_next(&c->lines, &line, &len)) != 0) {
+        if (rc == -EMSGSIZE) {
             overlong(c);
             continue;
         }
-        c->lbuf[c->llen++] = k;
+        if (rc < 0)
+            break;
+        if (len && line[len - 1] == '\r')
+            len--;
+        if (len > LINE_MAX_BYTES)
+            overlong(c);
+        else
+            on_line(c, (const char *)line, len);
     }
+    if (c->quit)
+        sn_framer_reset(&c->lines); /* the rest is not read */
 }
 
 static int client_start(struct client *c)
@@ -261,6 +259,9 @@ static int client_start(struct client *c)
         return rc;
     snprintf(c->name, sizeof(c->name), "%u", c->id);
     if ((rc = rt_srv_link(&ch->srv, &c->m.node, c->fd)) < 0)
+        return rc;
+    static const struct sn_frame_opts lo = {.kind = SN_FRAME_DELIM, .delim = '\n', .max_frame = LINE_MAX_BYTES + 1};
+    if ((rc = sn_framer_init(&c->lines, &lo, c->lbuf, sizeof c->lbuf)) < 0)
         return rc;
     sn_afd_init(&c->afd, c->fd);
     c->afd_on = 1;
